@@ -1,0 +1,58 @@
+/** Response and error schemas of the REST API (request schemas come from `workflows/spec.ts` and `messages.ts`). */
+import { z } from 'zod';
+import { TASK_STATUSES } from '../workflows/state';
+import { PRIORITIES, STAGES, TaskIdSchema } from '../workflows/spec';
+
+export const TaskParamsSchema = z.object({ taskId: TaskIdSchema });
+
+export const ErrorSchema = z.object({ error: z.string(), message: z.string().optional() });
+export const ValidationErrorSchema = z.object({
+  error: z.literal('ValidationError'),
+  issues: z.array(z.object({ path: z.string(), message: z.string() })),
+});
+
+export const StartedTaskSchema = z.object({
+  taskId: z.string(),
+  workflowId: z.string(),
+  runId: z.string(),
+  links: z.object({ self: z.string(), ui: z.string().nullable() }),
+});
+
+/** The task state; fields beyond the contract's pass through. */
+export const TaskStateSchema = z.looseObject({
+  taskId: z.string(),
+  workflowId: z.string(),
+  title: z.string(),
+  priority: z.enum(PRIORITIES),
+  stage: z.enum(STAGES),
+  status: z.enum(TASK_STATUSES),
+  assignee: z.object({ agent: z.string(), stage: z.string(), since: z.string() }).nullable(),
+  round: z.number(),
+  definition: z.object({ goal: z.string(), acceptanceCriteria: z.array(z.string()) }).nullable(),
+  feedback: z.array(z.object({ round: z.number(), from: z.string(), text: z.string() })),
+  escalation: z
+    .object({
+      reason: z.string(),
+      since: z.string(),
+      detail: z.string().optional(),
+      by: z.string().optional(),
+      notifications: z.number(),
+      lastNotifiedAt: z.string().optional(),
+    })
+    .nullable(),
+  timeline: z.array(z.object({ at: z.string(), type: z.string(), detail: z.string() })),
+});
+
+export const TaskSummarySchema = z.object({
+  taskId: z.string(),
+  workflowId: z.string(),
+  runId: z.string(),
+  title: z.string().nullable(),
+  stage: z.string().nullable(),
+  status: z.string().nullable(),
+  priority: z.string().nullable(),
+  agent: z.string().nullable(),
+  workflowStatus: z.string(),
+  startTime: z.string(),
+  closeTime: z.string().nullable(),
+});

@@ -1,0 +1,209 @@
+/**
+ * Client-side operations on tasks (start, read, list, signal, kill): the one place that talks to
+ * Temporal for the API, the CLI and the tests.
+ */
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionInfo,
+} from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { SIGNAL_PAYLOADS, stateQuery, type SignalName } from '../workflows/messages';
+import { BatonAgent, BatonPriority, BatonStage, BatonStatus } from '../workflows/search-attributes';
+import {
+  DEFAULT_POLICY,
+  TaskSpecSchema,
+  workflowIdForTask,
+  type PolicyDefaults,
+  type TaskSpec,
+  type TaskSpecInput,
+} from '../workflows/spec';
+import type { TaskState } from '../workflows/state';
+import type { taskWorkflow } from '../workflows/task-workflow';
+
+export class TaskNotFoundError extends Error {
+  constructor(readonly taskId: string) {
+    super(`task ${taskId} not found`);
+  }
+}
+
+export class TaskAlreadyExistsError extends Error {
+  constructor(readonly taskId: string) {
+    super(`task ${taskId} already exists`);
+  }
+}
+
+export class TaskClosedError extends Error {
+  constructor(
+    readonly taskId: string,
+    readonly status: string,
+  ) {
+    super(`task ${taskId} is already closed (${status})`);
+  }
+}
+
+export interface TaskClientOptions {
+  client: Client;
+  taskQueue: string;
+  defaults?: PolicyDefaults;
+  /** Base URL of the Temporal Web UI, for links; none when the UI is not known. */
+  uiUrl?: string | null;
+}
+
+export const TaskFiltersSchema = z.object({
+  stage: z.enum(['define', 'implement', 'review', 'done']).optional(),
+  status: z.enum(['queued', 'running', 'waiting', 'escalated', 'paused', 'completed', 'failed', 'cancelled']).optional(),
+  priority: z.enum(['P0', 'P1', 'P2']).optional(),
+  agent: z.string().min(1).max(128).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export type TaskFilters = z.output<typeof TaskFiltersSchema>;
+
+export interface TaskSummary {
+  taskId: string;
+  workflowId: string;
+  runId: string;
+  title: string | null;
+  stage: string | null;
+  status: string | null;
+  priority: string | null;
+  agent: string | null;
+  workflowStatus: string;
+  startTime: string;
+  closeTime: string | null;
+}
+
+export interface StartedTask {
+  taskId: string;
+  workflowId: string;
+  runId: string;
+  links: { self: string; ui: string | null };
+}
+
+function quote(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function generateTaskId(): string {
+  return `T-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export class TaskClient {
+  readonly client: Client;
+  readonly taskQueue: string;
+  readonly defaults: PolicyDefaults;
+  readonly uiUrl: string | null;
+
+  constructor(options: TaskClientOptions) {
+    this.client = options.client;
+    this.taskQueue = options.taskQueue;
+    this.defaults = options.defaults ?? DEFAULT_POLICY;
+    this.uiUrl = options.uiUrl ?? null;
+  }
+
+  /** Link to a task's history in the Temporal Web UI. */
+  uiLink(workflowId: string, runId?: string): string | null {
+    if (!this.uiUrl) return null;
+    const ns = encodeURIComponent(this.client.options.namespace);
+    const run = runId ? `/${runId}` : '';
+    return `${this.uiUrl}/namespaces/${ns}/workflows/${encodeURIComponent(workflowId)}${run}/history`;
+  }
+
+  /** Validates a spec (throws a ZodError) and starts its workflow; a task id names one task, ever. */
+  async start(input: TaskSpecInput | unknown): Promise<StartedTask> {
+    const parsed = TaskSpecSchema.parse(input);
+    const spec: TaskSpec = { ...parsed, id: parsed.id ?? generateTaskId() };
+    const workflowId = workflowIdForTask(spec.id);
+    try {
+      const handle = await this.client.workflow.start<typeof taskWorkflow>('taskWorkflow', {
+        workflowId,
+        taskQueue: this.taskQueue,
+        args: [{ spec, defaults: this.defaults }],
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        staticSummary: spec.title,
+        staticDetails: spec.goal,
+        memo: { title: spec.title },
+        typedSearchAttributes: [
+          { key: BatonStage, value: 'define' },
+          { key: BatonStatus, value: 'queued' },
+          { key: BatonPriority, value: spec.priority },
+        ],
+      });
+      return {
+        taskId: spec.id,
+        workflowId,
+        runId: handle.firstExecutionRunId,
+        links: { self: `/tasks/${encodeURIComponent(spec.id)}`, ui: this.uiLink(workflowId, handle.firstExecutionRunId) },
+      };
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) throw new TaskAlreadyExistsError(spec.id);
+      throw error;
+    }
+  }
+
+  async state(taskId: string): Promise<TaskState> {
+    try {
+      return await this.client.workflow.getHandle(workflowIdForTask(taskId)).query(stateQuery);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
+      throw error;
+    }
+  }
+
+  /** Validates the payload (throws a ZodError) and sends the signal to an open task. */
+  async signal(taskId: string, name: SignalName, payload: unknown): Promise<void> {
+    const body = SIGNAL_PAYLOADS[name].parse(payload);
+    const handle = this.client.workflow.getHandle(workflowIdForTask(taskId));
+    try {
+      await handle.signal(name, body);
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+      // Signalling a closed workflow also answers "not found": tell the two apart.
+      const description = await handle.describe().catch(() => null);
+      if (description) throw new TaskClosedError(taskId, description.status.name);
+      throw new TaskNotFoundError(taskId);
+    }
+  }
+
+  /** The visibility query that selects this deployment's tasks, narrowed by the filters. */
+  visibilityQuery(filters: Partial<TaskFilters> = {}, openOnly = false): string {
+    const clauses = [`WorkflowType = 'taskWorkflow'`, `TaskQueue = ${quote(this.taskQueue)}`];
+    if (filters.stage) clauses.push(`${BatonStage.name} = ${quote(filters.stage)}`);
+    if (filters.status) clauses.push(`${BatonStatus.name} = ${quote(filters.status)}`);
+    if (filters.priority) clauses.push(`${BatonPriority.name} = ${quote(filters.priority)}`);
+    if (filters.agent) clauses.push(`${BatonAgent.name} = ${quote(filters.agent)}`);
+    if (openOnly) clauses.push(`ExecutionStatus = 'Running'`);
+    return clauses.join(' AND ');
+  }
+
+  async list(filters: Partial<TaskFilters> = {}): Promise<TaskSummary[]> {
+    const limit = filters.limit ?? 100;
+    const tasks: TaskSummary[] = [];
+    for await (const info of this.client.workflow.list({ query: this.visibilityQuery(filters), pageSize: Math.min(limit, 1000) })) {
+      tasks.push(summarize(info));
+      if (tasks.length >= limit) break;
+    }
+    return tasks;
+  }
+}
+
+function summarize(info: WorkflowExecutionInfo): TaskSummary {
+  const attrs = info.typedSearchAttributes;
+  const title = info.memo?.title;
+  return {
+    taskId: info.workflowId.replace(/^task-/, ''),
+    workflowId: info.workflowId,
+    runId: info.runId,
+    title: typeof title === 'string' ? title : null,
+    stage: attrs.get(BatonStage) ?? null,
+    status: attrs.get(BatonStatus) ?? null,
+    priority: attrs.get(BatonPriority) ?? null,
+    agent: attrs.get(BatonAgent) ?? null,
+    workflowStatus: info.status.name,
+    startTime: info.startTime.toISOString(),
+    closeTime: info.closeTime ? info.closeTime.toISOString() : null,
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * Starts `temporal server start-dev` (file-backed SQLite, Baton's search attributes registered, Web UI
+ * optional) with the CLI that `resolveTemporalCli` finds. `baton dev` and the test suite both use it.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { EphemeralServerExecutable } from '@temporalio/testing';
+import { BatonAgent, BatonPriority, BatonStage, BatonStatus } from '../workflows/search-attributes';
+import { resolveTemporalCli, type ResolveOptions } from './cli';
+
+export interface DevServerOptions extends ResolveOptions {
+  /** gRPC port; a free one when omitted. */
+  port?: number;
+  /** Web UI port; the UI is off when omitted. */
+  uiPort?: number;
+  /** SQLite file; an in-memory database when omitted. */
+  dbFile?: string;
+  namespace?: string;
+  ip?: string;
+}
+
+export interface DevServer {
+  address: string;
+  namespace: string;
+  uiUrl: string | null;
+  cliPath: string | null;
+  env: TestWorkflowEnvironment;
+  stop(): Promise<void>;
+}
+
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  const resolved = await resolveTemporalCli(options);
+  const executable: EphemeralServerExecutable =
+    resolved.kind === 'executable'
+      ? { type: 'existing-path', path: resolved.path }
+      : { type: 'cached-download' };
+  if (options.dbFile) mkdirSync(dirname(options.dbFile), { recursive: true });
+  const namespace = options.namespace ?? 'default';
+  const ip = options.ip ?? '127.0.0.1';
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable,
+      ip,
+      port: options.port,
+      namespace,
+      dbFilename: options.dbFile,
+      ui: options.uiPort !== undefined,
+      uiPort: options.uiPort,
+      searchAttributes: [BatonStage, BatonStatus, BatonPriority, BatonAgent],
+      log: { format: 'pretty', level: 'warn' },
+    },
+  });
+  return {
+    address: env.address,
+    namespace,
+    uiUrl: options.uiPort !== undefined ? `http://${ip === '0.0.0.0' ? '127.0.0.1' : ip}:${options.uiPort}` : null,
+    cliPath: resolved.kind === 'executable' ? resolved.path : null,
+    env,
+    stop: () => env.teardown(),
+  };
+}

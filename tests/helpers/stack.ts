@@ -1,0 +1,153 @@
+/**
+ * One place to set up what workflow, API and end-to-end tests need: a connection to the run's real dev
+ * server, an orchestrator worker on a queue of its own, one worker per agent, and a TaskClient.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { inject } from 'vitest';
+import { loadAgentsFile, type AgentConfig } from '../../activities/agents/config';
+import { TaskClient } from '../../api/task-client';
+import { createAgentWorker } from '../../worker/agent-worker';
+import { createOrchestratorWorker } from '../../worker/orchestrator-worker';
+import { DEFAULT_POLICY, type AgentStage, type PolicyDefaults, type TaskSpecInput } from '../../workflows/spec';
+import type { TaskState } from '../../workflows/state';
+
+export const REPO_ROOT = resolve(__dirname, '..', '..');
+export const FIXTURE_AGENTS_DIR = join(REPO_ROOT, 'tests', 'fixtures', 'agents');
+
+let runtimeInstalled = false;
+function quietRuntime() {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  runtimeInstalled = true;
+}
+
+/** The demo agents of `agents/agents.yaml` (planner, coder, reviewer). */
+export function demoAgents(): AgentConfig[] {
+  return loadAgentsFile(join(REPO_ROOT, 'agents', 'agents.yaml')).agents;
+}
+
+/** An agent that runs one of the scripts in `tests/fixtures/agents` (or the demo agents' scripts). */
+export function fixtureAgent(
+  name: string,
+  roles: AgentStage[],
+  script: string,
+  extra: Partial<Pick<AgentConfig, 'env' | 'maxConcurrent' | 'capabilities'>> = {},
+): AgentConfig {
+  return {
+    name,
+    roles,
+    capabilities: extra.capabilities ?? [],
+    maxConcurrent: extra.maxConcurrent ?? 4,
+    command: [process.execPath, join(FIXTURE_AGENTS_DIR, script)],
+    env: extra.env ?? {},
+    baseDir: FIXTURE_AGENTS_DIR,
+  };
+}
+
+export interface StackOptions {
+  agents: AgentConfig[];
+  defaults?: Partial<PolicyDefaults>;
+  webhookUrl?: string;
+}
+
+export interface TestStack {
+  client: Client;
+  tasks: TaskClient;
+  taskQueue: string;
+  home: string;
+  /** A task id unique to this test run, readable in failures. */
+  taskId(label: string): string;
+  /** Polls the `state` query until `predicate` holds; fails with the last state seen. */
+  waitFor(taskId: string, predicate: (state: TaskState) => boolean, timeoutMs?: number): Promise<TaskState>;
+  /** Stops one agent's worker (as if its machine went away) or starts it again. */
+  stopAgent(name: string): Promise<void>;
+  startAgent(agent: AgentConfig): Promise<void>;
+  stopOrchestrator(): Promise<void>;
+  startOrchestrator(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface Running {
+  worker: Worker;
+  done: Promise<void>;
+}
+
+export async function startStack(options: StackOptions): Promise<TestStack> {
+  quietRuntime();
+  const address = inject('temporalAddress');
+  const bundlePath = inject('workflowBundlePath');
+  const namespace = 'default';
+  const taskQueue = `test-${randomUUID().slice(0, 8)}`;
+  const home = mkdtempSync(join(tmpdir(), 'baton-home-'));
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace });
+  const tasks = new TaskClient({ client, taskQueue, defaults: { ...DEFAULT_POLICY, ...options.defaults } });
+  const running = new Map<string, Running>();
+  const agents = new Map(options.agents.map((agent) => [agent.name, agent]));
+
+  const launch = (key: string, worker: Worker) => {
+    running.set(key, { worker, done: worker.run() });
+  };
+  const halt = async (key: string) => {
+    const entry = running.get(key);
+    if (!entry) return;
+    running.delete(key);
+    entry.worker.shutdown();
+    await entry.done;
+  };
+  const startAgent = async (agent: AgentConfig) => {
+    agents.set(agent.name, agent);
+    launch(`agent:${agent.name}`, await createAgentWorker({ connection: nativeConnection, client, namespace, taskQueue, agent, home }));
+  };
+  const startOrchestrator = async () => {
+    launch(
+      'orchestrator',
+      await createOrchestratorWorker({
+        connection: nativeConnection,
+        namespace,
+        taskQueue,
+        agents: [...agents.values()],
+        webhookUrl: options.webhookUrl,
+        workflowBundle: { codePath: bundlePath },
+      }),
+    );
+  };
+
+  await startOrchestrator();
+  for (const agent of options.agents) await startAgent(agent);
+
+  return {
+    client,
+    tasks,
+    taskQueue,
+    home,
+    taskId: (label) => `${label}-${randomUUID().slice(0, 8)}`,
+    async waitFor(taskId, predicate, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: TaskState | undefined;
+      for (;;) {
+        last = await tasks.state(taskId).catch(() => last);
+        if (last && predicate(last)) return last;
+        if (Date.now() > deadline) {
+          throw new Error(`task ${taskId} did not reach the expected state in ${timeoutMs} ms; last state:\n${JSON.stringify(last, null, 2)}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    stopAgent: (name) => halt(`agent:${name}`),
+    startAgent,
+    stopOrchestrator: () => halt('orchestrator'),
+    startOrchestrator,
+    async stop() {
+      await Promise.all([...running.keys()].map(halt));
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * One real Temporal dev server for the whole test run (`temporal server start-dev`, SQLite file, no UI),
+ * and one workflow bundle that every test worker reuses.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import type { TestProject } from 'vitest/node';
+import { startDevServer } from '../../temporal/dev-server';
+import { WORKFLOWS_PATH } from '../../worker/orchestrator-worker';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    temporalAddress: string;
+    temporalCliPath: string | null;
+    workflowBundlePath: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-tests-'));
+  const log = (line: string) => process.stderr.write(`[temporal] ${line}\n`);
+  const [server, bundle] = await Promise.all([
+    startDevServer({ dbFile: join(dir, 'temporal.db'), log }),
+    bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),
+  ]);
+  const bundlePath = join(dir, 'workflow-bundle.js');
+  writeFileSync(bundlePath, bundle.code);
+  project.provide('temporalAddress', server.address);
+  project.provide('temporalCliPath', server.cliPath);
+  project.provide('workflowBundlePath', bundlePath);
+  return async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+}

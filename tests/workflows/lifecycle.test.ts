@@ -1,0 +1,30 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoAgents, startStack, type TestStack } from '../helpers/stack';
+
+describe('taskWorkflow lifecycle with the demo agents', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startStack({ agents: demoAgents() });
+  });
+  afterAll(() => stack?.stop());
+
+  it('runs define, implement, review (changes requested), implement, review (approved), done', async () => {
+    const taskId = stack.taskId('T-life');
+    await stack.tasks.start({ id: taskId, title: 'Add rate limiting to login' });
+    const state = await stack.waitFor(taskId, (s) => s.status === 'completed');
+    expect(state.stage).toBe('done');
+    expect(state.round).toBe(2);
+    expect(state.results.map((r) => `${r.stage}:${r.agent}:${r.outcome}`)).toEqual([
+      'define:planner:completed',
+      'implement:coder:completed',
+      'review:reviewer:changes_requested',
+      'implement:coder:completed',
+      'review:reviewer:approved',
+    ]);
+    expect(state.definition?.goal).toBeTruthy();
+    expect(state.feedback).toHaveLength(1);
+    expect(state.feedback[0]).toMatchObject({ round: 1, from: 'reviewer' });
+    expect(state.assignee).toBeNull();
+    expect(state.escalation).toBeNull();
+  });
+});

@@ -1,0 +1,2 @@
+/** Workflow bundle entry: every workflow the orchestrator worker registers. */
+export { taskWorkflow } from './task-workflow';

@@ -1,0 +1,46 @@
+/**
+ * Signals and queries of `taskWorkflow`, with the zod schema of every signal payload.
+ * Clients (API, CLI) import this module without importing workflow code.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { z } from 'zod';
+import { AGENT_STAGES, PrioritySchema } from './spec';
+import type { TaskState } from './state';
+
+const By = z.string().trim().min(1).max(128);
+const Text = z.string().trim().min(1).max(20_000);
+
+/** Payload schema of every signal of the public contract, keyed by signal name. */
+export const SIGNAL_PAYLOADS = {
+  approve: z.object({ by: By, comment: z.string().max(20_000).optional() }),
+  requestChanges: z.object({ by: By, feedback: Text }),
+  reassign: z.object({ by: By, agent: z.string().min(1).max(128).optional(), stage: z.enum(AGENT_STAGES).optional() }),
+  retry: z.object({ by: By }),
+  cancel: z.object({ by: By, reason: z.string().max(2_000).optional() }),
+  pause: z.object({ by: By }),
+  resume: z.object({ by: By }),
+  setPriority: z.object({ by: By, priority: PrioritySchema }),
+  addNote: z.object({ by: By, text: Text }),
+  escalate: z.object({ by: By, reason: Text }),
+  progress: z.object({ agent: z.string().min(1).max(128), message: z.string().max(2_000).optional() }),
+  heartbeat: z.object({ agent: z.string().min(1).max(128) }),
+} as const;
+
+export type SignalName = keyof typeof SIGNAL_PAYLOADS;
+export type SignalPayload<N extends SignalName> = z.output<(typeof SIGNAL_PAYLOADS)[N]>;
+export const SIGNAL_NAMES = Object.keys(SIGNAL_PAYLOADS) as SignalName[];
+
+export function isSignalName(name: string): name is SignalName {
+  return Object.prototype.hasOwnProperty.call(SIGNAL_PAYLOADS, name);
+}
+
+/**
+ * Signal definitions. The argument is typed `unknown` on purpose: the workflow validates it and
+ * records a malformed payload as `signal-rejected` instead of failing.
+ */
+export const signals: { [N in SignalName]: ReturnType<typeof defineSignal<[unknown], N>> } = Object.fromEntries(
+  SIGNAL_NAMES.map((name) => [name, defineSignal<[unknown]>(name)]),
+) as never;
+
+/** Returns the task state (the same object `GET /tasks/:taskId` answers). */
+export const stateQuery = defineQuery<TaskState>('state');
