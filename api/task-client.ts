@@ -18,7 +18,6 @@ import {
   workflowIdForTask,
   type PolicyDefaults,
   type TaskSpec,
-  type TaskSpecInput,
 } from '../workflows/spec';
 import type { TaskState } from '../workflows/state';
 import type { taskWorkflow } from '../workflows/task-workflow';
@@ -112,7 +111,7 @@ export class TaskClient {
   }
 
   /** Validates a spec (throws a ZodError) and starts its workflow; a task id names one task, ever. */
-  async start(input: TaskSpecInput | unknown): Promise<StartedTask> {
+  async start(input: unknown): Promise<StartedTask> {
     const parsed = TaskSpecSchema.parse(input);
     const spec: TaskSpec = { ...parsed, id: parsed.id ?? generateTaskId() };
     const workflowId = workflowIdForTask(spec.id);

@@ -21,7 +21,7 @@ export type Priority = z.infer<typeof PrioritySchema>;
 export const DurationSchema = z.union([z.string(), z.number()]).refine(
   (value) => {
     try {
-      return msToNumber(value as never) > 0;
+      return msToNumber(value) > 0;
     } catch {
       return false;
     }
@@ -32,7 +32,7 @@ export type DurationInput = z.infer<typeof DurationSchema>;
 
 /** Parses a validated duration to milliseconds. */
 export function durationMs(value: DurationInput): number {
-  return msToNumber(value as never);
+  return msToNumber(value);
 }
 
 const AgentName = z.string().min(1).max(128);

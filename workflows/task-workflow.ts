@@ -331,7 +331,7 @@ class TaskRun {
         return this.record('signal-rejected', `${name}: ${reasons.join('; ')}`);
       }
       if (this.state.closedAt) return this.record('signal-rejected', `${name}: the task is already ${this.state.status}`);
-      const rejection = this.handle(name, parsed.data as never);
+      const rejection = this.handle(name, parsed.data);
       if (rejection) return this.record('signal-rejected', `${name}: ${rejection}`);
       this.sync();
     } catch (error) {

@@ -13,7 +13,7 @@ import { loadAgentsFile, type AgentConfig } from '../../activities/agents/config
 import { TaskClient } from '../../api/task-client';
 import { createAgentWorker } from '../../worker/agent-worker';
 import { createOrchestratorWorker } from '../../worker/orchestrator-worker';
-import { DEFAULT_POLICY, type AgentStage, type PolicyDefaults, type TaskSpecInput } from '../../workflows/spec';
+import { DEFAULT_POLICY, type AgentStage, type PolicyDefaults } from '../../workflows/spec';
 import type { TaskState } from '../../workflows/state';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
