@@ -553,10 +553,10 @@ class TaskRun {
     this.sync();
   }
 
+  /** No upsert here: every path out of a dispatch ends in a transition that syncs. */
   private unassign(): void {
     this.agentRunning = false;
     this.state.assignee = null;
-    this.sync();
   }
 
   private close(status: 'completed' | 'cancelled', outcome?: { by?: string; reason?: string }): TaskState {

@@ -1,0 +1,93 @@
+/** The `baton` command line. */
+import { parseArgs } from 'node:util';
+import { dev, DEMO_AGENTS_FILE } from './dev';
+import { connect, createWorkers, installRuntime, loadAgents, onShutdownSignal, runWorkers, say, startApi } from './runtime';
+import { loadSettings } from './settings';
+
+const USAGE = `usage:
+  baton dev [--agents FILE] [--api-port 3000] [--temporal-port 7233] [--ui-port 8233] [--db FILE]
+      the whole stack on one machine: Temporal dev server with Web UI, workers, API
+  baton agent --agents FILE --name NAME    one agent's worker (any machine that reaches Temporal)
+  baton worker [--agents FILE]             the orchestrator worker only
+  baton api                                the REST API only
+
+environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (and Temporal's TLS / API key variables),
+  BATON_API_PORT, BATON_TASK_QUEUE, BATON_HOME, BATON_WEBHOOK_URL,
+  BATON_STALL_TIMEOUT, BATON_IDLE_TIMEOUT, BATON_REESCALATE_AFTER`;
+
+function port(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`--${name} ${value}: expected a port number`);
+  return n;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      agents: { type: 'string' },
+      name: { type: 'string' },
+      'api-port': { type: 'string' },
+      'temporal-port': { type: 'string' },
+      'ui-port': { type: 'string' },
+      db: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: false,
+  });
+  if (!command || values.help || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const env = { ...process.env };
+  if (values['api-port']) env.BATON_API_PORT = String(port(values['api-port'], 'api-port', 3000));
+  const settings = loadSettings(env);
+  const agentsFile = values.agents ?? DEMO_AGENTS_FILE;
+
+  switch (command) {
+    case 'dev':
+      return dev(settings, {
+        agentsFile,
+        temporalPort: port(values['temporal-port'], 'temporal-port', 7233),
+        uiPort: port(values['ui-port'], 'ui-port', 8233),
+        dbFile: values.db,
+      });
+    case 'agent':
+    case 'worker': {
+      if (command === 'agent' && (!values.agents || !values.name)) throw new Error('baton agent needs --agents FILE and --name NAME');
+      installRuntime();
+      const agents = loadAgents(agentsFile);
+      const connections = await connect(settings);
+      const workers = await createWorkers(settings, connections, agents, {
+        orchestrator: command === 'worker',
+        agentNames: command === 'agent' ? [values.name!] : [],
+      });
+      const running = runWorkers(workers);
+      say(`${command === 'agent' ? `agent ${values.name}` : 'orchestrator worker'} polling ${settings.taskQueue} on ${settings.connectionOptions.address ?? 'localhost:7233'}`);
+      onShutdownSignal(async () => {
+        await running.stop();
+        await connections.close();
+      });
+      return running.done;
+    }
+    case 'api': {
+      const connections = await connect(settings);
+      const app = await startApi(settings, connections, settings.uiUrl);
+      say(`API listening on http://${settings.apiHost}:${settings.apiPort} (docs at /docs)`);
+      onShutdownSignal(async () => {
+        await app.close();
+        await connections.close();
+      });
+      return;
+    }
+    default:
+      throw new Error(`unknown command "${command}"\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`baton: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
