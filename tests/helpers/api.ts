@@ -86,9 +86,39 @@ export async function startApiStack(
 
 export const ids = (tasks: TaskSummary[]): string[] => tasks.map((task) => task.taskId);
 
+/** One entry of a 400 answer's `issues`. */
+export interface Issue {
+  path: string;
+  message: string;
+}
+
+/** The body of an error answer (400, 404, 409, 5xx). */
+export interface ErrorBody {
+  error: string;
+  issues?: Issue[];
+  taskId?: string;
+  status?: string;
+  message?: string;
+}
+
+/** The paths of a 400 answer's issues (asserts it is a `ValidationError`). */
+export function issuePaths(response: LightMyRequestResponse): string[] {
+  const body = response.json<ErrorBody>();
+  expect(body.error, response.body).toBe('ValidationError');
+  expect(Array.isArray(body.issues), response.body).toBe(true);
+  for (const issue of body.issues ?? []) {
+    expect(typeof issue.message).toBe('string');
+    expect(issue.message.length).toBeGreaterThan(0);
+  }
+  return (body.issues ?? []).map((issue) => issue.path);
+}
+
+/** `expect.any(String)`, typed for use inside object literals. */
+export const anyString: unknown = expect.any(String);
+
 /**
  * The demo agents plus `quiet`, an implement agent that prints one line and sleeps: a task pinned to it
- * stays running in implement. `quiet` has no capabilities, so a task asking for `backend` never lands on it.
+ * stays running in implement. Tasks meant to finish pin the demo agents (`demoSpec`), so none lands on it.
  */
 export function agentsWithQuiet() {
   return [...demoAgents(), fixtureAgent('quiet', ['implement'], 'quiet.mjs')];
@@ -106,7 +136,7 @@ export function heldSpec(id: string, title = 'Stays in implement'): TaskSpecInpu
   };
 }
 
-/** A spec the demo agents carry to completion (never picked up by `quiet`). */
+/** A spec the demo agents carry to completion (pinned to them, so `quiet` never picks it up). */
 export function demoSpec(id: string, title = 'Runs to the end'): TaskSpecInput {
-  return { id, title, priority: 'P2', capabilities: ['backend'] };
+  return { id, title, priority: 'P2', agents: { define: 'planner', implement: 'coder', review: 'reviewer' } };
 }
