@@ -2,7 +2,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from '@fastify/type-provider-zod';
 import { ZodError } from 'zod';
-import { TaskAlreadyExistsError, TaskClosedError, TaskNotFoundError } from './task-client';
+import { TaskAlreadyExistsError, TaskClosedError, TaskNotFoundError, TemporalUnavailableError } from './task-client';
 
 export interface Issue {
   path: string;
@@ -44,6 +44,10 @@ export function registerErrorHandler(app: FastifyInstance): void {
     }
     if (error instanceof TaskClosedError) {
       return reply.status(409).send({ error: 'TaskClosed', taskId: error.taskId, status: error.status });
+    }
+    if (error instanceof TemporalUnavailableError) {
+      request.log.warn({ err: error.cause }, 'Temporal unavailable');
+      return reply.status(503).send({ error: 'TemporalUnavailable' });
     }
     const status = 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
     if (status < 500) return reply.status(status).send({ error: error.name, message: error.message });

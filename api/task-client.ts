@@ -3,6 +3,7 @@
  * Temporal for the API, the CLI and the tests.
  */
 import {
+  isGrpcServiceError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   type Client,
@@ -43,12 +44,31 @@ export class TaskClosedError extends Error {
   }
 }
 
+/** Temporal could not be reached in time: the API answers 503. */
+export class TemporalUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('Temporal is unavailable', { cause });
+  }
+}
+
+const UNAVAILABLE_GRPC_CODES = new Set([4 /* DEADLINE_EXCEEDED */, 14 /* UNAVAILABLE */]);
+
+function isUnavailable(error: unknown): boolean {
+  for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
+    if (isGrpcServiceError(e) && UNAVAILABLE_GRPC_CODES.has(e.code)) return true;
+  }
+  return false;
+}
+
+
 export interface TaskClientOptions {
   client: Client;
   taskQueue: string;
   defaults?: PolicyDefaults;
   /** Base URL of the Temporal Web UI, for links; none when the UI is not known. */
   uiUrl?: string | null;
+  /** How long one call to Temporal may take before it counts as unavailable (default 10 s). */
+  callTimeoutMs?: number;
 }
 
 export const TaskFiltersSchema = z.object({
@@ -94,12 +114,24 @@ export class TaskClient {
   readonly taskQueue: string;
   readonly defaults: PolicyDefaults;
   readonly uiUrl: string | null;
+  private readonly callTimeoutMs: number;
 
   constructor(options: TaskClientOptions) {
+    this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
     this.client = options.client;
     this.taskQueue = options.taskQueue;
     this.defaults = options.defaults ?? DEFAULT_POLICY;
     this.uiUrl = options.uiUrl ?? null;
+  }
+
+  /** Runs one call to Temporal with a deadline, turning "cannot reach Temporal" into one error. */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.client.withDeadline(Date.now() + this.callTimeoutMs, fn);
+    } catch (error) {
+      if (isUnavailable(error)) throw new TemporalUnavailableError(error);
+      throw error;
+    }
   }
 
   /** Link to a task's history in the Temporal Web UI. */
@@ -116,7 +148,7 @@ export class TaskClient {
     const spec: TaskSpec = { ...parsed, id: parsed.id ?? generateTaskId() };
     const workflowId = workflowIdForTask(spec.id);
     try {
-      const handle = await this.client.workflow.start<typeof taskWorkflow>('taskWorkflow', {
+      const handle = await this.call(() => this.client.workflow.start<typeof taskWorkflow>('taskWorkflow', {
         workflowId,
         taskQueue: this.taskQueue,
         args: [{ spec, defaults: this.defaults }],
@@ -130,7 +162,7 @@ export class TaskClient {
           { key: BatonStatus, value: 'queued' },
           { key: BatonPriority, value: spec.priority },
         ],
-      });
+      }));
       return {
         taskId: spec.id,
         workflowId,
@@ -145,7 +177,7 @@ export class TaskClient {
 
   async state(taskId: string): Promise<TaskState> {
     try {
-      return await this.client.workflow.getHandle(workflowIdForTask(taskId)).query(stateQuery);
+      return await this.call(() => this.client.workflow.getHandle(workflowIdForTask(taskId)).query(stateQuery));
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
       throw error;
@@ -157,13 +189,14 @@ export class TaskClient {
     const body = SIGNAL_PAYLOADS[name].parse(payload);
     const handle = this.client.workflow.getHandle(workflowIdForTask(taskId));
     try {
-      await handle.signal(name, body);
+      await this.call(() => handle.signal(name, body));
     } catch (error) {
       if (!(error instanceof WorkflowNotFoundError)) throw error;
-      // Signalling a closed workflow also answers "not found": tell the two apart.
-      const description = await handle.describe().catch(() => null);
-      if (description) throw new TaskClosedError(taskId, description.status.name);
-      throw new TaskNotFoundError(taskId);
+      // Signalling a closed workflow also answers "not found": tell the two apart, with the task's own status.
+      const description = await this.call(() => handle.describe()).catch(() => null);
+      if (!description) throw new TaskNotFoundError(taskId);
+      const status = description.typedSearchAttributes.get(BatonStatus) ?? description.status.name.toLowerCase();
+      throw new TaskClosedError(taskId, status);
     }
   }
 
@@ -180,12 +213,15 @@ export class TaskClient {
 
   async list(filters: Partial<TaskFilters> = {}): Promise<TaskSummary[]> {
     const limit = filters.limit ?? 100;
-    const tasks: TaskSummary[] = [];
-    for await (const info of this.client.workflow.list({ query: this.visibilityQuery(filters), pageSize: Math.min(limit, 1000) })) {
-      tasks.push(summarize(info));
-      if (tasks.length >= limit) break;
-    }
-    return tasks;
+    return this.call(async () => {
+      const tasks: TaskSummary[] = [];
+      const query = this.visibilityQuery(filters);
+      for await (const info of this.client.workflow.list({ query, pageSize: Math.min(limit, 1000) })) {
+        tasks.push(summarize(info));
+        if (tasks.length >= limit) break;
+      }
+      return tasks;
+    });
   }
 }
 

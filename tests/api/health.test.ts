@@ -23,7 +23,11 @@ describe('REST API: health and documentation', () => {
     beforeAll(async () => {
       // Nothing listens on port 1; a lazy connection lets the app be built all the same.
       connection = Connection.lazy({ address: '127.0.0.1:1' });
-      app = await buildApp({ client: new Client({ connection, namespace: 'default' }), taskQueue: 'nowhere' });
+      app = await buildApp({
+        client: new Client({ connection, namespace: 'default' }),
+        taskQueue: 'nowhere',
+        callTimeoutMs: 1_000,
+      });
     });
     afterAll(async () => {
       await app?.close();
@@ -34,6 +38,14 @@ describe('REST API: health and documentation', () => {
       const response = await app.inject({ method: 'GET', url: '/healthz' });
       expect(response.statusCode, response.body).toBe(503);
       expect(response.json<unknown>()).toEqual({ ok: false, temporal: 'unreachable' });
+    });
+
+    it('answers 503 TemporalUnavailable on task routes, without internals', async () => {
+      const read = await app.inject({ method: 'GET', url: '/tasks/T-1' });
+      expect(read.statusCode, read.body).toBe(503);
+      expect(read.json<unknown>()).toEqual({ error: 'TemporalUnavailable' });
+      const start = await app.inject({ method: 'POST', url: '/tasks', payload: { title: 'nowhere to go' } });
+      expect(start.statusCode, start.body).toBe(503);
     });
   });
 

@@ -80,7 +80,7 @@ describe('REST API: POST /tasks/:taskId/signals/:name', () => {
     await api.waitFor(id, (s) => s.status === 'completed');
     const response = await api.signal(id, 'addNote', { by: 'alice', text: 'too late' });
     expect(response.statusCode, response.body).toBe(409);
-    expect(response.json<ErrorBody>()).toMatchObject({ error: 'TaskClosed', taskId: id, status: 'COMPLETED' });
+    expect(response.json<ErrorBody>()).toMatchObject({ error: 'TaskClosed', taskId: id, status: 'completed' });
   });
 
   it('cancel ends a running task as cancelled', async () => {
