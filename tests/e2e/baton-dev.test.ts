@@ -1,0 +1,96 @@
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TaskState } from '../../workflows/state';
+import { startBatonDev, type BatonDev } from '../helpers/baton-dev';
+
+interface HistoryEvent {
+  eventType: string;
+  userMetadata?: { summary?: { data?: string } };
+}
+
+/** The summaries the Web UI shows next to the activities of a task's history. */
+function activitySummaries(history: { events: HistoryEvent[] }): string[] {
+  return history.events
+    .filter((event) => event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED')
+    .map((event) => JSON.parse(Buffer.from(event.userMetadata?.summary?.data ?? '', 'base64').toString()) as string);
+}
+
+describe('baton dev, end to end', () => {
+  let dev: BatonDev;
+  beforeAll(async () => {
+    dev = await startBatonDev();
+  });
+  afterAll(async () => {
+    await dev?.interrupt();
+  });
+
+  it('prints the API, docs and Web UI URLs, and serves the Web UI', async () => {
+    expect(dev.output()).toContain(`API:       ${dev.apiUrl}`);
+    expect(dev.output()).toContain(`API docs:  ${dev.apiUrl}/docs`);
+    expect(dev.output()).toContain(`Web UI:    ${dev.uiUrl}/namespaces/default/workflows`);
+    const ui = await fetch(dev.uiUrl);
+    expect(ui.status).toBe(200);
+    expect((await dev.request('GET', '/healthz')).status).toBe(200);
+  });
+
+  it('takes a task with only a title through define, implement, review x2 to done', async () => {
+    const created = await dev.request<{ taskId: string; links: { ui: string } }>('POST', '/tasks', { title: 'Add rate limiting to login' });
+    expect(created.status).toBe(201);
+    const { taskId } = created.body;
+    expect(created.body.links.ui).toContain(`${dev.uiUrl}/namespaces/default/workflows/task-${taskId}/`);
+    const state = await dev.waitForTask(taskId, (s) => s.status === 'completed');
+    expect(state.results.map((r) => `${r.stage}:${r.outcome}`)).toEqual([
+      'define:completed',
+      'implement:completed',
+      'review:changes_requested',
+      'implement:completed',
+      'review:approved',
+    ]);
+    // The link to the task's history is printed for each new task.
+    expect(dev.output()).toContain(`task ${taskId} started: ${dev.uiUrl}/namespaces/default/workflows/task-${taskId}/`);
+
+    const history = JSON.parse(await dev.temporal(['workflow', 'show', '--workflow-id', `task-${taskId}`, '--output', 'json'])) as {
+      events: HistoryEvent[];
+    };
+    expect(activitySummaries(history)).toEqual([
+      'define · planner · round 1',
+      'implement · coder · round 1',
+      'review · reviewer · round 1',
+      'implement · coder · round 2',
+      'review · reviewer · round 2',
+    ]);
+  });
+
+  it('answers 400 naming the field for a body without title, and 409 for a duplicate id', async () => {
+    const missing = await dev.request<{ error: string; issues: { path: string }[] }>('POST', '/tasks', { goal: 'no title' });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error).toBe('ValidationError');
+    expect(missing.body.issues.map((issue) => issue.path)).toContain('title');
+
+    const id = `T-dup-${Date.now()}`;
+    expect((await dev.request('POST', '/tasks', { id, title: 'first' })).status).toBe(201);
+    const second = await dev.request<{ error: string; taskId: string }>('POST', '/tasks', { id, title: 'second' });
+    expect(second.status).toBe(409);
+    expect(second.body).toEqual({ error: 'TaskAlreadyExists', taskId: id });
+  });
+
+  it('records a malformed signal sent with `temporal workflow signal` as signal-rejected, and the task carries on', async () => {
+    const created = await dev.request<{ taskId: string }>('POST', '/tasks', { title: 'malformed note' });
+    const { taskId } = created.body;
+    await dev.temporal(['workflow', 'signal', '--workflow-id', `task-${taskId}`, '--name', 'addNote', '--input', '{"nope":1}']);
+    const state: TaskState = await dev.waitForTask(taskId, (s) => s.status === 'completed');
+    const rejected = state.timeline.filter((entry) => entry.type === 'signal-rejected');
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]!.detail).toMatch(/^addNote: by: .*; text: /);
+    expect(state.notes).toEqual([]);
+  });
+
+  it('stops every child process on Ctrl-C', async () => {
+    const code = await dev.interrupt();
+    expect(code).toBe(0);
+    expect(dev.output()).toContain('[baton] stopped');
+    // The embedded dev server (started with this stack's --db file) is gone too.
+    const left = execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((line) => line.includes(dev.home));
+    expect(left).toEqual([]);
+  });
+});
