@@ -211,6 +211,36 @@ export class TaskClient {
     return clauses.join(' AND ');
   }
 
+  /**
+   * The kill switch: sends `cancel` to every open task of this deployment (found through visibility),
+   * a few at a time. A task that fails to cancel is reported and does not stop the rest.
+   */
+  async killAll(payload: { by: string; reason?: string }, concurrency = 16): Promise<KillAllResult> {
+    const open = await this.call(async () => {
+      const ids: string[] = [];
+      for await (const info of this.client.workflow.list({ query: this.visibilityQuery({}, true) })) {
+        ids.push(info.workflowId.replace(/^task-/, ''));
+      }
+      return ids;
+    });
+    const failed: KillAllResult['failed'] = [];
+    let cancelled = 0;
+    let next = 0;
+    const lane = async () => {
+      while (next < open.length) {
+        const taskId = open[next++]!;
+        try {
+          await this.signal(taskId, 'cancel', payload);
+          cancelled += 1;
+        } catch (error) {
+          failed.push({ taskId, error: error instanceof Error ? error.message : String(error) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, open.length) }, lane));
+    return { matched: open.length, cancelled, failed };
+  }
+
   async list(filters: Partial<TaskFilters> = {}): Promise<TaskSummary[]> {
     const limit = filters.limit ?? 100;
     return this.call(async () => {
@@ -223,6 +253,15 @@ export class TaskClient {
       return tasks;
     });
   }
+}
+
+export interface KillAllResult {
+  /** Open tasks the visibility query found. */
+  matched: number;
+  /** Tasks whose `cancel` signal was delivered. */
+  cancelled: number;
+  /** Tasks that could not be cancelled, with the reason; the others were not held up by them. */
+  failed: { taskId: string; error: string }[];
 }
 
 function summarize(info: WorkflowExecutionInfo): TaskSummary {

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { dev, DEMO_AGENTS_FILE } from './dev';
 import { connect, createWorkers, installRuntime, loadAgents, onShutdownSignal, runWorkers, say, startApi } from './runtime';
 import { loadSettings } from './settings';
+import { TaskClient } from '../api/task-client';
 
 const USAGE = `usage:
   baton dev [--agents FILE] [--api-port 3000] [--temporal-port 7233] [--ui-port 8233] [--db FILE]
@@ -10,6 +11,8 @@ const USAGE = `usage:
   baton agent --agents FILE --name NAME    one agent's worker (any machine that reaches Temporal)
   baton worker [--agents FILE]             the orchestrator worker only
   baton api                                the REST API only
+  baton kill --all [--by NAME] [--reason TEXT]
+      kill switch: cancel every open task of this deployment (running agents are stopped)
 
 environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (and Temporal's TLS / API key variables),
   BATON_API_PORT, BATON_TASK_QUEUE, BATON_HOME, BATON_WEBHOOK_URL,
@@ -33,6 +36,9 @@ async function main(argv: string[]): Promise<void> {
       'temporal-port': { type: 'string' },
       'ui-port': { type: 'string' },
       db: { type: 'string' },
+      all: { type: 'boolean' },
+      by: { type: 'string' },
+      reason: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
@@ -80,6 +86,21 @@ async function main(argv: string[]): Promise<void> {
         await app.close();
         await connections.close();
       });
+      return;
+    }
+    case 'kill': {
+      if (!values.all) throw new Error('baton kill needs --all (cancel a single task with its cancel signal)');
+      const connections = await connect(settings);
+      try {
+        const tasks = new TaskClient({ client: connections.client, taskQueue: settings.taskQueue });
+        const by = values.by ?? process.env.USER ?? 'baton-cli';
+        const result = await tasks.killAll({ by, reason: values.reason ?? 'kill switch' });
+        say(`cancelled ${result.cancelled} of ${result.matched} open task(s)`);
+        for (const failure of result.failed) say(`could not cancel ${failure.taskId}: ${failure.error}`);
+        if (result.failed.length > 0) process.exitCode = 1;
+      } finally {
+        await connections.close();
+      }
       return;
     }
     default:

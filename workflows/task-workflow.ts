@@ -381,6 +381,8 @@ class TaskRun {
         if (!this.state.paused) return 'the task is not paused';
         this.state.paused = null;
         this.markProgress();
+        // Runs paused before this fix waited without a timer until the next stage: re-arm the clocks now.
+        if (wf.patched('resume-rearms-clocks')) this.clockEpoch += 1;
         return this.signalTaken(`resumed by ${String(p.by)}`);
       }
       case 'setPriority': {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import { z } from 'zod';
+import { SIGNAL_PAYLOADS } from '../../workflows/messages';
 import { TaskSpecSchema } from '../../workflows/spec';
 import { ErrorSchema, StartedTaskSchema, TaskParamsSchema, TaskStateSchema, TaskSummarySchema, ValidationErrorSchema } from '../schemas';
 import { TaskFiltersSchema } from '../task-client';
@@ -28,6 +29,25 @@ export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesOptions> = async (app, 
       options.onTaskStarted?.({ taskId: started.taskId, ui: started.links.ui });
       return reply.status(201).send(started);
     },
+  );
+
+  app.post(
+    '/tasks/kill-all',
+    {
+      schema: {
+        summary: 'Kill switch: cancel every open task (running agents are stopped)',
+        body: SIGNAL_PAYLOADS.cancel,
+        response: {
+          200: z.object({
+            matched: z.number(),
+            cancelled: z.number(),
+            failed: z.array(z.object({ taskId: z.string(), error: z.string() })),
+          }),
+          400: ValidationErrorSchema,
+        },
+      },
+    },
+    async (request) => app.tasks.killAll(request.body),
   );
 
   app.get(
