@@ -20,7 +20,7 @@ import {
 import { agentTaskQueue } from './task-queues';
 
 /** How long an agent worker may go without an activity heartbeat before its attempt counts as lost. */
-const AGENT_HEARTBEAT_TIMEOUT = '10s';
+const AGENT_HEARTBEAT_TIMEOUT = '5s';
 
 const { chooseAgent } = wf.proxyLocalActivities<OrchestratorActivities>({
   startToCloseTimeout: '10s',
