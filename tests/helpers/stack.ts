@@ -51,6 +51,8 @@ export function fixtureAgent(
 
 export interface StackOptions {
   agents: AgentConfig[];
+  /** Agents the orchestrator knows whose workers run elsewhere (e.g. `baton agent` child processes). */
+  remoteAgents?: AgentConfig[];
   defaults?: Partial<PolicyDefaults>;
   webhookUrl?: string;
 }
@@ -68,6 +70,8 @@ export interface TestStack {
   stopAgent(name: string): Promise<void>;
   startAgent(agent: AgentConfig): Promise<void>;
   stopOrchestrator(): Promise<void>;
+  /** The run's Temporal server address, for child processes. */
+  address: string;
   startOrchestrator(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -89,7 +93,7 @@ export async function startStack(options: StackOptions): Promise<TestStack> {
   const client = new Client({ connection, namespace });
   const tasks = new TaskClient({ client, taskQueue, defaults: { ...DEFAULT_POLICY, ...options.defaults } });
   const running = new Map<string, Running>();
-  const agents = new Map(options.agents.map((agent) => [agent.name, agent]));
+  const agents = new Map([...options.agents, ...(options.remoteAgents ?? [])].map((agent) => [agent.name, agent]));
 
   const launch = (key: string, worker: Worker) => {
     running.set(key, { worker, done: worker.run() });
@@ -127,6 +131,7 @@ export async function startStack(options: StackOptions): Promise<TestStack> {
     tasks,
     taskQueue,
     home,
+    address,
     taskId: (label) => `${label}-${randomUUID().slice(0, 8)}`,
     async waitFor(taskId, predicate, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
