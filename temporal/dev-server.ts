@@ -18,6 +18,8 @@ export interface DevServerOptions extends ResolveOptions {
   dbFile?: string;
   namespace?: string;
   ip?: string;
+  /** Dynamic config values (`key=value`), e.g. a low continue-as-new threshold in a test. */
+  dynamicConfig?: string[];
 }
 
 export interface DevServer {
@@ -49,6 +51,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       uiPort: options.uiPort,
       searchAttributes: [BatonStage, BatonStatus, BatonPriority, BatonAgent],
       log: { format: 'pretty', level: 'warn' },
+      extraArgs: (options.dynamicConfig ?? []).flatMap((value) => ['--dynamic-config-value', value]),
     },
   });
   return {

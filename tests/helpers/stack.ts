@@ -20,7 +20,8 @@ export const REPO_ROOT = resolve(__dirname, '..', '..');
 export const FIXTURE_AGENTS_DIR = join(REPO_ROOT, 'tests', 'fixtures', 'agents');
 
 let runtimeInstalled = false;
-function quietRuntime() {
+/** Keeps the SDK to errors in test output; call it before anything else of Temporal in a test file. */
+export function quietRuntime() {
   if (runtimeInstalled) return;
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   runtimeInstalled = true;
@@ -55,6 +56,8 @@ export interface StackOptions {
   remoteAgents?: AgentConfig[];
   defaults?: Partial<PolicyDefaults>;
   webhookUrl?: string;
+  /** Another Temporal server than the run's (a test that needs a differently configured one). */
+  address?: string;
 }
 
 export interface TestStack {
@@ -83,7 +86,7 @@ interface Running {
 
 export async function startStack(options: StackOptions): Promise<TestStack> {
   quietRuntime();
-  const address = inject('temporalAddress');
+  const address = options.address ?? inject('temporalAddress');
   const bundlePath = inject('workflowBundlePath');
   const namespace = 'default';
   const taskQueue = `test-${randomUUID().slice(0, 8)}`;
