@@ -4,7 +4,7 @@
  * human, who steers with signals. All state lives in one serializable object (see `state.ts`).
  */
 import * as wf from '@temporalio/workflow';
-import type { OrchestratorActivities } from '../activities/orchestrator';
+import type { ChooseAgentRequest, OrchestratorActivities } from '../activities/orchestrator';
 import type { AgentRunInput, AgentRunResult, Definition } from './agent-protocol';
 import { SIGNAL_NAMES, SIGNAL_PAYLOADS, signals, stateQuery, type SignalName, type SignalPayload } from './messages';
 import type { EscalationNotice } from './notifications';
@@ -22,16 +22,26 @@ import { agentTaskQueue } from './task-queues';
 /** How long an agent worker may go without an activity heartbeat before its attempt counts as lost. */
 const AGENT_HEARTBEAT_TIMEOUT = '5s';
 
-const { chooseAgent } = wf.proxyLocalActivities<OrchestratorActivities>({
-  startToCloseTimeout: '10s',
-  retry: { maximumAttempts: 3 },
-});
+function chooseAgent(request: ChooseAgentRequest) {
+  return wf
+    .proxyLocalActivities<OrchestratorActivities>({
+      startToCloseTimeout: '10s',
+      retry: { maximumAttempts: 3 },
+      summary: `choose agent · ${request.stage}${request.pinned ? ` · ${request.pinned}` : ''}`,
+    })
+    .chooseAgent(request);
+}
 
 /** Notices are retried until delivered: no attempt limit, backoff capped at five minutes. */
-const { notify } = wf.proxyActivities<OrchestratorActivities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5m' },
-});
+function notify(notice: EscalationNotice) {
+  return wf
+    .proxyActivities<OrchestratorActivities>({
+      startToCloseTimeout: '30s',
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5m' },
+      summary: `notify · ${notice.kind} · ${notice.reason}`,
+    })
+    .notify(notice);
+}
 
 interface AgentActivities {
   runAgent(input: AgentRunInput): Promise<AgentRunResult>;
@@ -341,7 +351,6 @@ class TaskRun {
 
   /** Applies a valid signal; returns why it was refused, or nothing when it was taken. */
   private handle<N extends SignalName>(name: N, payload: SignalPayload<N>): string | undefined {
-    const p = payload as SignalPayload<SignalName> & Record<string, unknown>;
     const stage = this.state.stage;
     switch (name) {
       case 'approve': {
@@ -359,8 +368,10 @@ class TaskRun {
         if (stage === 'define' && !this.gate) return 'the task is still being defined: nothing to change yet';
         return this.take({ kind: 'requestChanges', by, feedback }, `requestChanges by ${by}`);
       }
-      case 'retry':
-        return this.take({ kind: 'retry', by: String(p.by) }, `retry ${stage} by ${String(p.by)}`);
+      case 'retry': {
+        const { by } = payload as SignalPayload<'retry'>;
+        return this.take({ kind: 'retry', by }, `retry ${stage} by ${by}`);
+      }
       case 'reassign': {
         const { by, agent, stage: target } = payload as SignalPayload<'reassign'>;
         const where = `${target ?? stage}${agent ? ` to ${agent}` : ''}`;
@@ -372,18 +383,20 @@ class TaskRun {
         return this.signalTaken(`cancel by ${by}${reason ? `: ${reason}` : ''}`);
       }
       case 'pause': {
+        const { by } = payload as SignalPayload<'pause'>;
         if (this.state.paused) return `already paused by ${this.state.paused.by}`;
-        this.state.paused = { by: String(p.by), since: nowIso() };
+        this.state.paused = { by, since: nowIso() };
         this.clockEpoch += 1;
-        return this.signalTaken(`paused by ${String(p.by)}`);
+        return this.signalTaken(`paused by ${by}`);
       }
       case 'resume': {
+        const { by } = payload as SignalPayload<'resume'>;
         if (!this.state.paused) return 'the task is not paused';
         this.state.paused = null;
         this.markProgress();
         // Runs paused before this fix waited without a timer until the next stage: re-arm the clocks now.
         if (wf.patched('resume-rearms-clocks')) this.clockEpoch += 1;
-        return this.signalTaken(`resumed by ${String(p.by)}`);
+        return this.signalTaken(`resumed by ${by}`);
       }
       case 'setPriority': {
         const { by, priority } = payload as SignalPayload<'setPriority'>;
