@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskState } from '../../workflows/state';
 import { startBatonDev, type BatonDev } from '../helpers/baton-dev';
+import { DEMO_ROUND_TRIP, stageOutcomes } from '../helpers/stack';
 
 interface HistoryEvent {
   eventType: string;
@@ -39,13 +40,7 @@ describe('baton dev, end to end', () => {
     const { taskId } = created.body;
     expect(created.body.links.ui).toContain(`${dev.uiUrl}/namespaces/default/workflows/task-${taskId}/`);
     const state = await dev.waitForTask(taskId, (s) => s.status === 'completed');
-    expect(state.results.map((r) => `${r.stage}:${r.outcome}`)).toEqual([
-      'define:completed',
-      'implement:completed',
-      'review:changes_requested',
-      'implement:completed',
-      'review:approved',
-    ]);
+    expect(stageOutcomes(state)).toEqual(DEMO_ROUND_TRIP);
     // The link to the task's history is printed for each new task.
     expect(dev.output()).toContain(`task ${taskId} started: ${dev.uiUrl}/namespaces/default/workflows/task-${taskId}/`);
 

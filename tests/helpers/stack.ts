@@ -27,6 +27,21 @@ export function quietRuntime() {
   runtimeInstalled = true;
 }
 
+/** Pins every stage to the demo agents, so no other agent of a test deployment takes one. */
+export const DEMO_PINS = { define: 'planner', implement: 'coder', review: 'reviewer' };
+
+/** `stage:outcome` of the demo agents' round trip: the reviewer asks for one change, then approves. */
+export const DEMO_ROUND_TRIP = [
+  'define:completed',
+  'implement:completed',
+  'review:changes_requested',
+  'implement:completed',
+  'review:approved',
+];
+
+/** The results of a state as `stage:outcome`. */
+export const stageOutcomes = (state: TaskState) => state.results.map((r) => `${r.stage}:${r.outcome}`);
+
 /** The demo agents of `agents/agents.yaml` (planner, coder, reviewer). */
 export function demoAgents(): AgentConfig[] {
   return loadAgentsFile(join(REPO_ROOT, 'agents', 'agents.yaml')).agents;

@@ -2,7 +2,7 @@
  * The runs whose histories are committed for replay: each drives a real task through one path of
  * `taskWorkflow` and returns its workflow id.
  */
-import { demoAgents, fixtureAgent, type TestStack } from '../helpers/stack';
+import { DEMO_PINS, demoAgents, fixtureAgent, type TestStack } from '../helpers/stack';
 
 export const SCENARIO_AGENTS = () => [
   ...demoAgents(),
@@ -12,13 +12,12 @@ export const SCENARIO_AGENTS = () => [
   fixtureAgent('broken', ['implement'], 'fail.mjs'),
 ];
 
-const demo = { define: 'planner', implement: 'coder', review: 'reviewer' };
 const defined = { goal: 'replay', acceptanceCriteria: ['replays'] };
 
 export const SCENARIOS: Record<string, (stack: TestStack, taskId: string) => Promise<void>> = {
   /** define, implement, review (changes requested), implement, review (approved), done. */
   async lifecycle(stack, taskId) {
-    await stack.tasks.start({ id: taskId, title: 'lifecycle', agents: demo });
+    await stack.tasks.start({ id: taskId, title: 'lifecycle', agents: DEMO_PINS });
     await stack.waitFor(taskId, (s) => s.status === 'completed');
   },
 

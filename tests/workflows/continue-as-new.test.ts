@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
-import { demoAgents, quietRuntime, startStack, type TestStack } from '../helpers/stack';
+import { DEMO_PINS, DEMO_ROUND_TRIP, demoAgents, quietRuntime, stageOutcomes, startStack, type TestStack } from '../helpers/stack';
 
 describe('continue-as-new', () => {
   let server: DevServer;
@@ -18,7 +18,7 @@ describe('continue-as-new', () => {
 
   it('carries the whole task state across runs and finishes the task', async () => {
     const taskId = stack.taskId('T-can');
-    const started = await stack.tasks.start({ id: taskId, title: 'a long task', agents: { define: 'planner', implement: 'coder', review: 'reviewer' } });
+    const started = await stack.tasks.start({ id: taskId, title: 'a long task', agents: DEMO_PINS });
     await stack.tasks.signal(taskId, 'addNote', { by: 'alice', text: 'survives continue-as-new' });
     const state = await stack.waitFor(taskId, (s) => s.status === 'completed');
 
@@ -27,13 +27,7 @@ describe('continue-as-new', () => {
     const continued = state.timeline.filter((entry) => entry.type === 'continued');
     expect(continued.length).toBeGreaterThanOrEqual(1);
     // Nothing of the earlier runs is lost: results, feedback, notes and the start of the timeline.
-    expect(state.results.map((r) => `${r.stage}:${r.outcome}`)).toEqual([
-      'define:completed',
-      'implement:completed',
-      'review:changes_requested',
-      'implement:completed',
-      'review:approved',
-    ]);
+    expect(stageOutcomes(state)).toEqual(DEMO_ROUND_TRIP);
     expect(state.feedback).toHaveLength(1);
     expect(state.notes.map((n) => n.text)).toEqual(['survives continue-as-new']);
     expect(state.timeline[0]!.type).toBe('created');

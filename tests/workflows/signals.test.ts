@@ -2,7 +2,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processGone } from '../helpers/processes';
-import { demoAgents, fixtureAgent, startStack, type TestStack } from '../helpers/stack';
+import { DEMO_PINS, demoAgents, fixtureAgent, startStack, type TestStack } from '../helpers/stack';
 import type { TaskState } from '../../workflows/state';
 
 /** A spec with goal and criteria, so define is skipped and implement starts at once. */
@@ -37,7 +37,7 @@ describe('human signals on taskWorkflow', () => {
     await stack.tasks.start({
       id: taskId,
       title: 'malformed signal',
-      agents: { define: 'planner', implement: 'coder', review: 'reviewer' },
+      agents: DEMO_PINS,
     });
     // Sent straight through the client, as `temporal workflow signal` would, bypassing the API's validation.
     await stack.client.workflow.getHandle(`task-${taskId}`).signal('addNote', { nope: 1 });
