@@ -9,6 +9,12 @@ import type { EphemeralServerExecutable } from '@temporalio/testing';
 import { BatonAgent, BatonPriority, BatonStage, BatonStatus } from '../workflows/search-attributes';
 import { resolveTemporalCli, type ResolveOptions } from './cli';
 
+/**
+ * The dev server's timer queue may fire a timer up to 1 s late (its default max time shift); escalation
+ * clocks re-arm short timers, so tighten it to keep escalations within tens of milliseconds of their deadline.
+ */
+const PRECISE_TIMERS = 'history.timerProcessorMaxTimeShift="50ms"';
+
 export interface DevServerOptions extends ResolveOptions {
   /** gRPC port; a free one when omitted. */
   port?: number;
@@ -51,7 +57,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       uiPort: options.uiPort,
       searchAttributes: [BatonStage, BatonStatus, BatonPriority, BatonAgent],
       log: { format: 'pretty', level: 'warn' },
-      extraArgs: (options.dynamicConfig ?? []).flatMap((value) => ['--dynamic-config-value', value]),
+      extraArgs: [PRECISE_TIMERS, ...(options.dynamicConfig ?? [])].flatMap((value) => ['--dynamic-config-value', value]),
     },
   });
   return {

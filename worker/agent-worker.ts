@@ -8,6 +8,9 @@ import { createCommandAgentActivities } from '../activities/agents/command-agent
 import type { AgentConfig } from '../activities/agents/config';
 import { agentTaskQueue } from '../workflows/task-queues';
 
+/** How often a running agent's activity heartbeats (and so how fast a cancel reaches it). */
+const AGENT_HEARTBEAT_EVERY_MS = 500;
+
 export interface AgentWorkerOptions {
   connection: NativeConnection;
   /** Sends the agent's signs of life and progress to the task's workflow. */
@@ -32,11 +35,12 @@ export function createAgentWorker(options: AgentWorkerOptions): Promise<Worker> 
       signalWorkflow: async (workflowId, signal, payload) => {
         await client.workflow.getHandle(workflowId).signal(signal, payload);
       },
+      heartbeatEveryMs: AGENT_HEARTBEAT_EVERY_MS,
     }),
     maxConcurrentActivityTaskExecutions: agent.maxConcurrent,
-    // Cancellation reaches an activity with a heartbeat answer: heartbeat often so a kill lands in about a second.
-    maxHeartbeatThrottleInterval: '1s',
-    defaultHeartbeatThrottleInterval: '1s',
+    // Cancellation reaches an activity with a heartbeat answer: heartbeat often so a kill lands within a second.
+    maxHeartbeatThrottleInterval: AGENT_HEARTBEAT_EVERY_MS,
+    defaultHeartbeatThrottleInterval: AGENT_HEARTBEAT_EVERY_MS,
     shutdownGraceTime: '5s',
   });
 }
