@@ -53,7 +53,8 @@ export interface CommandAgentActivities {
 
 const DEFAULT_HEARTBEAT_EVERY_MS = 1000;
 const DEFAULT_LOG_LIMIT_BYTES = 1024 * 1024;
-const PROGRESS_EVERY_MS = 1000;
+/** Progress goes out no more often than signs of life (and never more than once a second): history stays bounded. */
+const MIN_PROGRESS_EVERY_MS = 1000;
 const KILL_GRACE_MS = 2000;
 /** After the agent exits, how long to wait for its output pipes to drain (a stray child may hold them open). */
 const STDIO_DRAIN_MS = 1000;
@@ -111,7 +112,7 @@ export function createCommandAgentActivities(deps: CommandAgentDeps): CommandAge
       const signOfLife = new Throttle<void>(validInterval(input.signOfLifeEveryMs), () =>
         signal('heartbeat', { agent: agent.name }),
       );
-      const progress = new Throttle<string>(PROGRESS_EVERY_MS, (message) => {
+      const progress = new Throttle<string>(Math.max(MIN_PROGRESS_EVERY_MS, validInterval(input.signOfLifeEveryMs)), (message) => {
         signal('progress', { agent: agent.name, message });
         // A progress report resets the idle clock too, so it stands in for the pending sign of life.
         signOfLife.markSent();

@@ -243,10 +243,10 @@ describe('command agent driver', { timeout: 15_000 }, () => {
     expect(Buffer.byteLength(log)).toBeLessThanOrEqual(30 + '[log truncated]\n'.length);
   });
 
-  it('forwards progress reports at most once a second, and heartbeats the activity', async () => {
-    const run = startAgent({ fixture: 'progress.mjs', heartbeatEveryMs: 100 });
+  it('forwards progress reports at most once per sign-of-life interval, and heartbeats the activity', async () => {
+    const run = startAgent({ fixture: 'progress.mjs', heartbeatEveryMs: 100, signOfLifeEveryMs: 1000 });
     await run.result;
-    // step 1 goes out at once; step 2 and 3 fall in the same second and only the newest follows.
+    // step 1 goes out at once; step 2 and 3 fall in the same interval and only the newest follows.
     expect(run.signals.map(({ workflowId, signal, payload }) => ({ workflowId, signal, payload }))).toEqual([
       { workflowId: run.input.workflowId, signal: 'progress', payload: { agent: 'fixture', message: 'step 1' } },
       { workflowId: run.input.workflowId, signal: 'progress', payload: { agent: 'fixture', message: 'step 3' } },
