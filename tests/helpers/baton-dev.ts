@@ -38,11 +38,17 @@ export interface BatonDev {
   waitForTask(taskId: string, predicate: (state: TaskState) => boolean, timeoutMs?: number): Promise<TaskState>;
   /** Sends SIGINT (Ctrl-C) and resolves with the exit code. */
   interrupt(): Promise<number | null>;
+  /** Stops this stack and starts `baton dev` again on the same ports, home and database file. */
+  restart(): Promise<BatonDev>;
 }
 
-export async function startBatonDev(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<BatonDev> {
-  const [apiPort, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
-  const home = mkdtempSync(join(tmpdir(), 'baton-dev-'));
+export async function startBatonDev(
+  extraArgs: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  reuse?: { ports: [number, number, number]; home: string },
+): Promise<BatonDev> {
+  const [apiPort, temporalPort, uiPort] = reuse?.ports ?? [await freePort(), await freePort(), await freePort()];
+  const home = reuse?.home ?? mkdtempSync(join(tmpdir(), 'baton-dev-'));
   const cliPath = inject('temporalCliPath');
   const child = spawn(
     process.execPath,
@@ -91,6 +97,11 @@ export async function startBatonDev(extraArgs: string[] = [], env: NodeJS.Proces
     });
     return { status: response.status, body: (await response.json()) as T };
   };
+  const interrupt = async (): Promise<number | null> => {
+    if (child.exitCode !== null) return child.exitCode;
+    child.kill('SIGINT');
+    return exited;
+  };
   return {
     child,
     apiUrl,
@@ -117,10 +128,10 @@ export async function startBatonDev(extraArgs: string[] = [], env: NodeJS.Proces
       }
       throw new Error(`task ${taskId} did not reach the expected state; last:\n${JSON.stringify(last, null, 2)}`);
     },
-    async interrupt() {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill('SIGINT');
-      return exited;
+    interrupt,
+    async restart() {
+      await interrupt();
+      return startBatonDev(extraArgs, env, { ports: [apiPort, temporalPort, uiPort], home });
     },
   };
 }
