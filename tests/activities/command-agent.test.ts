@@ -213,8 +213,11 @@ describe('command agent driver', { timeout: 15_000 }, () => {
     });
     const result = await run.result;
     const attemptDir = path.join(run.home, 'runs', run.taskId, 'implement-r2-a3');
+    // The agent inherits the worker's environment, so BATON_* settings of the machine (BATON_HOME…) pass through.
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => key.startsWith('BATON_')));
     expect(JSON.parse(result.summary ?? '')).toEqual({
       env: {
+        ...inherited,
         AGENT_VAR: 'from agents.yaml',
         BATON_TASK_ID: run.taskId,
         BATON_STAGE: 'implement',
