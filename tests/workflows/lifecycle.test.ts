@@ -21,7 +21,11 @@ describe('taskWorkflow lifecycle with the demo agents', () => {
       'implement:coder:completed',
       'review:reviewer:approved',
     ]);
-    expect(state.definition?.goal).toBeTruthy();
+    // The planner fleshed out a spec that had only a title.
+    expect(state.definition).toEqual({
+      goal: 'Add rate limiting to login',
+      acceptanceCriteria: ['Add rate limiting to login: the described behaviour works end to end', 'the change is covered by tests'],
+    });
     expect(state.feedback).toHaveLength(1);
     expect(state.feedback[0]).toMatchObject({ round: 1, from: 'reviewer' });
     expect(state.assignee).toBeNull();
