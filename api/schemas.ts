@@ -1,6 +1,6 @@
 /** Response and error schemas of the REST API (request schemas come from `workflows/spec.ts` and `messages.ts`). */
 import { z } from 'zod';
-import { TASK_STATUSES } from '../workflows/state';
+import { ESCALATION_REASONS, TASK_STATUSES } from '../workflows/state';
 import { PRIORITIES, STAGES, TaskIdSchema } from '../workflows/spec';
 
 export const TaskParamsSchema = z.object({ taskId: TaskIdSchema });
@@ -32,7 +32,7 @@ export const TaskStateSchema = z.looseObject({
   feedback: z.array(z.object({ round: z.number(), from: z.string(), text: z.string() })),
   escalation: z
     .object({
-      reason: z.string(),
+      reason: z.enum(ESCALATION_REASONS),
       since: z.string(),
       detail: z.string().optional(),
       by: z.string().optional(),
