@@ -47,30 +47,53 @@ export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undef
   return undefined;
 }
 
+export interface ToolRun {
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Every non-empty output line (stdout and stderr). */
+  onLine(line: string): void;
+  /** The progress line printed every 15 s while the tool runs; gets the elapsed seconds. */
+  stillRunning(seconds: number): string;
+}
+
+/** Runs a slow build tool (go, mvn) to completion, printing progress while it runs; resolves its exit code. */
+export async function runTool(run: ToolRun, log: (line: string) => void): Promise<number | null> {
+  const started = Date.now();
+  const child = spawn(run.command, run.args, { cwd: run.cwd, env: run.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ticker = setInterval(() => log(run.stillRunning(Math.round((Date.now() - started) / 1000))), 15_000);
+  const onOutput = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) if (line.trim()) run.onLine(line);
+  };
+  child.stdout.on('data', onOutput);
+  child.stderr.on('data', onOutput);
+  try {
+    return await new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', resolve);
+    });
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
 /** Runs `go install` of the pinned CLI into the cache, streaming its output as progress. */
 async function goInstall(goBinary: string, binDir: string, env: NodeJS.ProcessEnv, log: (line: string) => void) {
   mkdirSync(binDir, { recursive: true });
   log(`building the Temporal CLI with 'go install ${TEMPORAL_CLI_MODULE}' (several minutes the first time, cached after)`);
   const started = Date.now();
-  const child = spawn(goBinary, ['install', TEMPORAL_CLI_MODULE], {
-    env: { ...env, GOBIN: binDir, GOFLAGS: '-mod=mod' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const ticker = setInterval(() => log(`still building the Temporal CLI (${Math.round((Date.now() - started) / 1000)} s)`), 15_000);
-  const forward = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) if (line.trim()) log(`go: ${line.replace(/^go: /, '')}`);
-  };
-  child.stdout.on('data', forward);
-  child.stderr.on('data', forward);
-  try {
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', resolve);
-    });
-    if (code !== 0) throw new Error(`'go install ${TEMPORAL_CLI_MODULE}' failed with exit code ${code}`);
-  } finally {
-    clearInterval(ticker);
-  }
+  const code = await runTool(
+    {
+      command: goBinary,
+      args: ['install', TEMPORAL_CLI_MODULE],
+      env: { ...env, GOBIN: binDir, GOFLAGS: '-mod=mod' },
+      onLine: (line) => log(`go: ${line.replace(/^go: /, '')}`),
+      stillRunning: (seconds) => `still building the Temporal CLI (${seconds} s)`,
+    },
+    log,
+  );
+  if (code !== 0) throw new Error(`'go install ${TEMPORAL_CLI_MODULE}' failed with exit code ${code}`);
   log(`built the Temporal CLI in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 

@@ -5,10 +5,9 @@
  * and its dependencies, fetched with `mvn`). The launcher is what `TestWorkflowEnvironment.createTimeSkipping`
  * runs as `{ type: 'existing-path', path }`: the SDK calls it as `<path> <port> [extraArgs...]`.
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { batonCacheDir, findOnPath, isExecutable } from './cli';
+import { batonCacheDir, findOnPath, isExecutable, runTool } from './cli';
 
 /** The newest release on Maven Central when this was written; the launcher runs its `Main-Class`. */
 export const TEST_SERVER_VERSION = '1.38.0';
@@ -77,29 +76,24 @@ async function mavenFetch(mvn: string, dir: string, libDir: string, env: NodeJS.
   log(`fetching ${TEST_SERVER_ARTIFACT} and its dependencies with 'mvn ${args.slice(3).join(' ')}' (seconds to minutes without a Maven cache, cached after)`);
   const started = Date.now();
   let downloaded = 0;
-  const child = spawn(mvn, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const tail: string[] = [];
-  const ticker = setInterval(() => log(`still fetching with Maven (${downloaded} files downloaded, ${Math.round((Date.now() - started) / 1000)} s)`), 15_000);
-  const onOutput = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) {
-      if (!line.trim()) continue;
-      if (/\bDownloaded from\b/.test(line)) downloaded += 1;
-      else if (/^\[(ERROR|WARNING)\]|BUILD (SUCCESS|FAILURE)/.test(line)) log(`mvn: ${line}`);
-      tail.push(line);
-      if (tail.length > 30) tail.shift();
-    }
-  };
-  child.stdout.on('data', onOutput);
-  child.stderr.on('data', onOutput);
-  try {
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', resolve);
-    });
-    if (code !== 0) throw new Error(`Maven could not fetch ${TEST_SERVER_ARTIFACT} (exit code ${code}):\n${tail.join('\n')}`);
-  } finally {
-    clearInterval(ticker);
-  }
+  const code = await runTool(
+    {
+      command: mvn,
+      args,
+      env,
+      cwd: dir,
+      onLine: (line) => {
+        if (/\bDownloaded from\b/.test(line)) downloaded += 1;
+        else if (/^\[(ERROR|WARNING)\]|BUILD (SUCCESS|FAILURE)/.test(line)) log(`mvn: ${line}`);
+        tail.push(line);
+        if (tail.length > 30) tail.shift();
+      },
+      stillRunning: (seconds) => `still fetching with Maven (${downloaded} files downloaded, ${seconds} s)`,
+    },
+    log,
+  );
+  if (code !== 0) throw new Error(`Maven could not fetch ${TEST_SERVER_ARTIFACT} (exit code ${code}):\n${tail.join('\n')}`);
   log(`fetched ${TEST_SERVER_ARTIFACT} in ${Math.round((Date.now() - started) / 1000)} s (${downloaded} files downloaded)`);
 }
 
