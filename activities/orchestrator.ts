@@ -14,6 +14,8 @@ export interface ChooseAgentRequest {
   pinned?: string;
   /** Agents to avoid (those that just failed), unless no other can take the stage. */
   exclude: string[];
+  /** Agents that must not take the stage at all (a review never goes to the agent that implemented the round). */
+  forbid?: string[];
 }
 
 export interface OrchestratorDeps {
@@ -44,16 +46,20 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
         }
         return { agent: pinned.name };
       }
+      const forbid = request.forbid ?? [];
       const able = deps.agents.filter(
         (agent) =>
           agent.roles.includes(request.stage) &&
+          !forbid.includes(agent.name) &&
           request.capabilities.every((capability) => agent.capabilities.includes(capability)),
       );
       const preferred = able.filter((agent) => !request.exclude.includes(agent.name));
       const candidates = preferred.length > 0 ? preferred : able;
       if (candidates.length === 0) {
         const needs = request.capabilities.length ? ` with capabilities [${request.capabilities.join(', ')}]` : '';
-        throw ApplicationFailure.nonRetryable(`no agent has the role "${request.stage}"${needs}`, 'NoAgentAvailable');
+        const others = forbid.length ? ` other than ${forbid.join(', ')}` : '';
+        const why = forbid.length ? ' (an agent never reviews its own change)' : '';
+        throw ApplicationFailure.nonRetryable(`no agent${others} has the role "${request.stage}"${needs}${why}`, 'NoAgentAvailable');
       }
       const chosen = candidates.reduce((best, agent) =>
         (dispatched.get(agent.name) ?? 0) < (dispatched.get(best.name) ?? 0) ? agent : best,

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { ESCALATION_REASONS, TASK_STATUSES } from '../workflows/state';
 import { PRIORITIES, STAGES, TaskIdSchema } from '../workflows/spec';
+import { DELIVER_POLICIES } from '../workflows/workspace';
 
 export const TaskParamsSchema = z.object({ taskId: TaskIdSchema });
 
@@ -17,6 +18,8 @@ export const StartedTaskSchema = z.object({
   runId: z.string(),
   links: z.object({ self: z.string(), ui: z.string().nullable() }),
 });
+
+const UsageOut = z.object({ inputTokens: z.number(), outputTokens: z.number(), costUsd: z.number() });
 
 /** The task state; fields beyond the contract's pass through. */
 export const TaskStateSchema = z.looseObject({
@@ -41,6 +44,39 @@ export const TaskStateSchema = z.looseObject({
     })
     .nullable(),
   timeline: z.array(z.object({ at: z.string(), type: z.string(), detail: z.string() })),
+  cost: UsageOut.optional(),
+  branch: z
+    .object({
+      name: z.string(),
+      base: z.string(),
+      baseCommit: z.string(),
+      head: z.string(),
+      worktree: z.string().nullable(),
+      workedBy: z.string(),
+      agents: z.array(z.string()),
+      delivered: z
+        .object({ how: z.enum(DELIVER_POLICIES), commit: z.string(), at: z.string(), detail: z.string() })
+        .optional(),
+    })
+    .nullable()
+    .optional(),
+  gates: z
+    .array(
+      z.object({
+        round: z.number(),
+        name: z.string(),
+        ok: z.boolean(),
+        exitCode: z.number().nullable(),
+        durationMs: z.number(),
+        tail: z.string(),
+        command: z.array(z.string()),
+        commit: z.string(),
+        on: z.enum(['change', 'merge']),
+        timedOut: z.boolean().optional(),
+        notRunnable: z.boolean().optional(),
+      }),
+    )
+    .optional(),
 });
 
 export const TaskSummarySchema = z.object({
@@ -52,6 +88,8 @@ export const TaskSummarySchema = z.object({
   status: z.string().nullable(),
   priority: z.string().nullable(),
   agent: z.string().nullable(),
+  costUsd: z.number().nullable(),
+  gates: z.string().nullable(),
   workflowStatus: z.string(),
   startTime: z.string(),
   closeTime: z.string().nullable(),

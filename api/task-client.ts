@@ -12,7 +12,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { SIGNAL_PAYLOADS, stateQuery, type SignalName } from '../workflows/messages';
-import { BatonAgent, BatonPriority, BatonStage, BatonStatus } from '../workflows/search-attributes';
+import { BatonAgent, BatonCostUsd, BatonGates, BatonPriority, BatonStage, BatonStatus } from '../workflows/search-attributes';
 import {
   DEFAULT_POLICY,
   TaskSpecSchema,
@@ -76,6 +76,11 @@ export const TaskFiltersSchema = z.object({
   status: z.enum(['queued', 'running', 'waiting', 'escalated', 'paused', 'completed', 'failed', 'cancelled']).optional(),
   priority: z.enum(['P0', 'P1', 'P2']).optional(),
   agent: z.string().min(1).max(128).optional(),
+  /** v2: tasks whose reported cost is at least / at most this many US dollars. */
+  minCostUsd: z.coerce.number().min(0).max(1_000_000).optional(),
+  maxCostUsd: z.coerce.number().min(0).max(1_000_000).optional(),
+  /** v2: order of the answer: `cost` (cheapest first) or `-cost` (most expensive first); default newest first. */
+  sort: z.enum(['cost', '-cost']).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 export type TaskFilters = z.output<typeof TaskFiltersSchema>;
@@ -89,6 +94,10 @@ export interface TaskSummary {
   status: string | null;
   priority: string | null;
   agent: string | null;
+  /** v2: reported cost so far (US dollars); null for tasks started before costs were tracked. */
+  costUsd: number | null;
+  /** v2: the gate profile (or `skip`) of a task with a repository. */
+  gates: string | null;
   workflowStatus: string;
   startTime: string;
   closeTime: string | null;
@@ -161,6 +170,8 @@ export class TaskClient {
           { key: BatonStage, value: 'define' },
           { key: BatonStatus, value: 'queued' },
           { key: BatonPriority, value: spec.priority },
+          { key: BatonCostUsd, value: 0 },
+          ...(spec.policy.gates ? [{ key: BatonGates, value: spec.policy.gates }] : []),
         ],
       }));
       return {
@@ -207,6 +218,8 @@ export class TaskClient {
     if (filters.status) clauses.push(`${BatonStatus.name} = ${quote(filters.status)}`);
     if (filters.priority) clauses.push(`${BatonPriority.name} = ${quote(filters.priority)}`);
     if (filters.agent) clauses.push(`${BatonAgent.name} = ${quote(filters.agent)}`);
+    if (filters.minCostUsd !== undefined) clauses.push(`${BatonCostUsd.name} >= ${filters.minCostUsd}`);
+    if (filters.maxCostUsd !== undefined) clauses.push(`${BatonCostUsd.name} <= ${filters.maxCostUsd}`);
     if (openOnly) clauses.push(`ExecutionStatus = 'Running'`);
     return clauses.join(' AND ');
   }
@@ -250,6 +263,11 @@ export class TaskClient {
         tasks.push(summarize(info));
         if (tasks.length >= limit) break;
       }
+      // Visibility has no ORDER BY on the dev server's store: the page it answered is sorted here.
+      if (filters.sort) {
+        const direction = filters.sort === 'cost' ? 1 : -1;
+        tasks.sort((a, b) => direction * ((a.costUsd ?? 0) - (b.costUsd ?? 0)));
+      }
       return tasks;
     });
   }
@@ -276,6 +294,8 @@ function summarize(info: WorkflowExecutionInfo): TaskSummary {
     status: attrs.get(BatonStatus) ?? null,
     priority: attrs.get(BatonPriority) ?? null,
     agent: attrs.get(BatonAgent) ?? null,
+    costUsd: attrs.get(BatonCostUsd) ?? null,
+    gates: attrs.get(BatonGates) ?? null,
     workflowStatus: info.status.name,
     startTime: info.startTime.toISOString(),
     closeTime: info.closeTime ? info.closeTime.toISOString() : null,

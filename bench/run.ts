@@ -16,7 +16,7 @@ import type { AgentConfig } from '../activities/agents/config';
 import { TaskClient } from '../api/task-client';
 import { startDevServer } from '../temporal/dev-server';
 import { agentPids, processGone } from '../tests/helpers/processes';
-import { createAgentWorker } from '../worker/agent-worker';
+import { createAgentWorkers } from '../worker/agent-worker';
 import { createOrchestratorWorker } from '../worker/orchestrator-worker';
 import type { AgentRunInput } from '../workflows/agent-protocol';
 import { DEFAULT_POLICY, type TaskSpec } from '../workflows/spec';
@@ -94,9 +94,11 @@ async function main() {
   const home = join(server.address.replace(/[:.]/g, '-'));
   const workers: Worker[] = [
     await createOrchestratorWorker({ connection: native, namespace: 'default', taskQueue, agents, workflowBundle: bundle }),
-    ...(await Promise.all(
-      agents.map((a) => createAgentWorker({ connection: native, client, namespace: 'default', taskQueue, agent: a, home: join('/tmp', `baton-bench-${home}`) })),
-    )),
+    ...(
+      await Promise.all(
+        agents.map((a) => createAgentWorkers({ connection: native, client, namespace: 'default', taskQueue, agent: a, home: join('/tmp', `baton-bench-${home}`) })),
+      )
+    ).flat(),
   ];
   const running = workers.map((w) => w.run());
 

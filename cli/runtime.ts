@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { loadAgentsFile, type AgentConfig } from '../activities/agents/config';
 import { buildApp } from '../api/app';
-import { createAgentWorker } from '../worker/agent-worker';
+import { createAgentWorkers } from '../worker/agent-worker';
 import { createOrchestratorWorker } from '../worker/orchestrator-worker';
 import type { Settings } from './settings';
 
@@ -67,7 +67,7 @@ export async function createWorkers(
   for (const name of parts.agentNames) {
     const agent = agents.find((candidate) => candidate.name === name);
     if (!agent) throw new Error(`no agent named "${name}" (known: ${agents.map((a) => a.name).join(', ')})`);
-    workers.push(await createAgentWorker({ ...common, client: connections.client, agent, home: settings.home }));
+    workers.push(...(await createAgentWorkers({ ...common, client: connections.client, agent, home: settings.home })));
   }
   return workers;
 }

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { EphemeralServerExecutable } from '@temporalio/testing';
-import { BatonAgent, BatonPriority, BatonStage, BatonStatus } from '../workflows/search-attributes';
+import { BATON_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { resolveTemporalCli, type ResolveOptions } from './cli';
 
 /**
@@ -55,7 +55,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       dbFilename: options.dbFile,
       ui: options.uiPort !== undefined,
       uiPort: options.uiPort,
-      searchAttributes: [BatonStage, BatonStatus, BatonPriority, BatonAgent],
+      searchAttributes: BATON_SEARCH_ATTRIBUTES,
       log: { format: 'pretty', level: 'warn' },
       extraArgs: [PRECISE_TIMERS, ...(options.dynamicConfig ?? [])].flatMap((value) => ['--dynamic-config-value', value]),
     },

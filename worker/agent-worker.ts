@@ -1,37 +1,43 @@
 /**
- * One agent's worker: polls that agent's own task queue and runs its stages through the command
- * driver. It can run on any machine that reaches Temporal (`baton agent`).
+ * One agent's workers: the agent worker polls the agent's own task queue and runs its stages through the
+ * command driver (at most `maxConcurrent` at once); beside it, on the same machine and home, the workspace
+ * worker does the git and gate work of the agent's tasks (worktrees, gates, delivery) on a queue of its own,
+ * so a gate never waits for an agent slot. Both run on any machine that reaches Temporal (`baton agent`).
  */
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createCommandAgentActivities } from '../activities/agents/command-agent';
 import type { AgentConfig } from '../activities/agents/config';
-import { agentTaskQueue } from '../workflows/task-queues';
+import { createWorkspaceActivities } from '../activities/git/workspace';
+import { agentTaskQueue, agentWorkspaceQueue } from '../workflows/task-queues';
 
 /** How often a running agent's activity heartbeats (and so how fast a cancel reaches it). */
 const AGENT_HEARTBEAT_EVERY_MS = 500;
+/** Git and gate activities at once per agent process (gates of several tasks, clones, pushes). */
+const WORKSPACE_CONCURRENCY = 4;
 
 export interface AgentWorkerOptions {
   connection: NativeConnection;
   /** Sends the agent's signs of life and progress to the task's workflow. */
   client: Client;
   namespace: string;
-  /** The orchestrator's queue; the agent's own queue is derived from it. */
+  /** The orchestrator's queue; the agent's own queues are derived from it. */
   taskQueue: string;
   agent: AgentConfig;
-  /** Where attempt directories, logs and default workdirs go. */
+  /** Where attempt directories, logs, clones and worktrees go. */
   home: string;
 }
 
-export function createAgentWorker(options: AgentWorkerOptions): Promise<Worker> {
-  const { client, agent } = options;
-  return Worker.create({
-    connection: options.connection,
-    namespace: options.namespace,
+/** The agent worker and its workspace worker. */
+export async function createAgentWorkers(options: AgentWorkerOptions): Promise<Worker[]> {
+  const { client, agent, connection, namespace, home } = options;
+  const agentWorker = await Worker.create({
+    connection,
+    namespace,
     taskQueue: agentTaskQueue(options.taskQueue, agent.name),
     activities: createCommandAgentActivities({
       agent,
-      home: options.home,
+      home,
       signalWorkflow: async (workflowId, signal, payload) => {
         await client.workflow.getHandle(workflowId).signal(signal, payload);
       },
@@ -43,4 +49,15 @@ export function createAgentWorker(options: AgentWorkerOptions): Promise<Worker> 
     defaultHeartbeatThrottleInterval: AGENT_HEARTBEAT_EVERY_MS,
     shutdownGraceTime: '5s',
   });
+  const workspaceWorker = await Worker.create({
+    connection,
+    namespace,
+    taskQueue: agentWorkspaceQueue(options.taskQueue, agent.name),
+    activities: createWorkspaceActivities({ home }),
+    maxConcurrentActivityTaskExecutions: WORKSPACE_CONCURRENCY,
+    maxHeartbeatThrottleInterval: AGENT_HEARTBEAT_EVERY_MS,
+    defaultHeartbeatThrottleInterval: AGENT_HEARTBEAT_EVERY_MS,
+    shutdownGraceTime: '5s',
+  });
+  return [agentWorker, workspaceWorker];
 }

@@ -23,6 +23,8 @@ export const SIGNAL_PAYLOADS = {
   addNote: z.object({ by: By, text: Text }),
   escalate: z.object({ by: By, reason: Text }),
   progress: z.object({ agent: z.string().min(1).max(128), message: z.string().max(2_000).optional() }),
+  /** v2: raise (or set) the task's budget; answers a `budget` escalation. */
+  setBudget: z.object({ by: By, maxCostUsd: z.number().positive().max(1_000_000) }),
   heartbeat: z.object({ agent: z.string().min(1).max(128) }),
 } as const;
 

@@ -6,3 +6,10 @@ export const BatonStatus = defineSearchAttributeKey('BatonStatus', SearchAttribu
 export const BatonPriority = defineSearchAttributeKey('BatonPriority', SearchAttributeType.KEYWORD);
 export const BatonAgent = defineSearchAttributeKey('BatonAgent', SearchAttributeType.KEYWORD);
 
+/** v2: the reported cost in US dollars, so the Web UI and `GET /tasks` filter and sort by it. */
+export const BatonCostUsd = defineSearchAttributeKey('BatonCostUsd', SearchAttributeType.DOUBLE);
+/** v2: the gate profile a task with a repository runs (`strict`, `standard`, `minimal`), or `skip`. */
+export const BatonGates = defineSearchAttributeKey('BatonGates', SearchAttributeType.KEYWORD);
+
+/** Every search attribute Baton upserts: registered on the dev server at start (and on a cluster by setup). */
+export const BATON_SEARCH_ATTRIBUTES = [BatonStage, BatonStatus, BatonPriority, BatonAgent, BatonCostUsd, BatonGates];

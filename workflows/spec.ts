@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
+import { DELIVER_POLICIES, GATE_PROFILES, type DeliverPolicy, type GatesPolicy } from './workspace';
 
 export const TASK_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const TaskIdSchema = z.string().regex(TASK_ID_PATTERN, 'task id must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$');
@@ -44,9 +45,53 @@ export const PolicySchema = z
     reescalateAfter: DurationSchema.optional(),
     maxReviewRounds: z.number().int().min(1).max(100).optional(),
     maxAttempts: z.number().int().min(1).max(20).optional(),
+    /** v2: quality gate profile, or an explicit skip; default from the repository's `.baton.yaml`. */
+    gates: z.enum([...GATE_PROFILES, 'skip']).optional(),
+    /** v2: a review approves only with at least this confidence (default 0.9). */
+    minConfidence: z.number().min(0).max(1).optional(),
+    /** v2: budget in US dollars; once the reported cost reaches it, no further stage starts (escalation `budget`). */
+    maxCostUsd: z.number().positive().max(1_000_000).optional(),
+    /** v2: what done means for the branch: leave it (`branch`), push it, or merge it into the base. */
+    deliver: z.enum(DELIVER_POLICIES).optional(),
   })
   .strict();
 export type Policy = z.infer<typeof PolicySchema>;
+
+/**
+ * A URL with credentials would land in the workflow history: `scheme://user:password@host`, or an http(s)
+ * URL with a user part (a token passed as the user name). `ssh://git@host` and `git@host:x` carry no secret.
+ */
+function hasEmbeddedCredentials(url: string): boolean {
+  const userinfo = /^([a-z][a-z0-9+.-]*):\/\/([^/@\s]+)@/i.exec(url);
+  if (!userinfo) return false;
+  return userinfo[2]!.includes(':') || /^https?$/i.test(userinfo[1]!);
+}
+
+/** Branch names git accepts, without the forms that would be read as options or ranges. */
+const BranchName = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^(?!-)(?!.*\.\.)(?!.*@\{)[A-Za-z0-9._/-]+(?<![./])$/, 'baseBranch must be a plain branch name such as "main"');
+
+export const RepoSchema = z
+  .object({
+    path: z.string().startsWith('/', 'repo.path must be an absolute path').optional(),
+    url: z
+      .string()
+      .min(1)
+      .max(2_000)
+      .refine((url) => !url.startsWith('-'), 'repo.url must not start with "-"')
+      .refine((url) => !hasEmbeddedCredentials(url), {
+        message: 'repo.url must not carry credentials (they would be stored in the task history); use a git credential helper or SSH key',
+      })
+      .optional(),
+    baseBranch: BranchName.default('main'),
+  })
+  .strict()
+  .refine((repo) => (repo.path === undefined) !== (repo.url === undefined), {
+    message: 'repo needs exactly one of path (a repository on the agent machine) or url (a remote every agent machine reaches)',
+  });
 
 export const TaskSpecSchema = z
   .object({
@@ -62,16 +107,23 @@ export const TaskSpecSchema = z
       .strict()
       .default({}),
     policy: PolicySchema.default({}),
-    repo: z
-      .object({
-        path: z.string().startsWith('/', 'repo.path must be an absolute path'),
-        baseBranch: z.string().min(1).default('main'),
-      })
-      .strict()
-      .optional(),
+    repo: RepoSchema.optional(),
     context: z.record(z.string(), z.unknown()).optional(),
   })
-  .strict();
+  .strict()
+  .refine((spec) => !spec.agents.implement || spec.agents.implement !== spec.agents.review, {
+    message: 'agents.review must differ from agents.implement: a change is never reviewed by the agent that made it',
+    path: ['agents', 'review'],
+  })
+  .refine((spec) => !spec.repo || spec.id === undefined || isBranchSafe(spec.id), {
+    message: 'a task with a repository works on branch baton/<id>: the id must not contain ".." nor end with "." or ".lock"',
+    path: ['id'],
+  });
+
+/** Task ids that git accepts in a branch name (`baton/<id>`). */
+function isBranchSafe(id: string): boolean {
+  return !id.includes('..') && !id.endsWith('.') && !id.endsWith('.lock');
+}
 
 /** What a client sends (defaults not applied yet). */
 export type TaskSpecInput = z.input<typeof TaskSpecSchema>;
@@ -87,6 +139,14 @@ export interface PolicyDefaults {
   maxAttempts: number;
 }
 
+/** The effective policy of one task: clock defaults plus the v2 fields. */
+export interface EffectivePolicy extends PolicyDefaults {
+  gates?: GatesPolicy;
+  minConfidence: number;
+  maxCostUsd: number | null;
+  deliver: DeliverPolicy;
+}
+
 export const DEFAULT_POLICY: PolicyDefaults = {
   stallTimeoutMs: 2 * 60 * 60 * 1000,
   idleTimeoutMs: 10 * 60 * 1000,
@@ -95,9 +155,15 @@ export const DEFAULT_POLICY: PolicyDefaults = {
   maxAttempts: 3,
 };
 
-/** The effective policy of one task, in milliseconds. */
-export function effectivePolicy(policy: Policy, defaults: PolicyDefaults): PolicyDefaults {
+export const DEFAULT_MIN_CONFIDENCE = 0.9;
+
+/** The effective policy of one task, durations in milliseconds. */
+export function effectivePolicy(policy: Policy, defaults: PolicyDefaults): EffectivePolicy {
   return {
+    ...(policy.gates !== undefined ? { gates: policy.gates } : {}),
+    minConfidence: policy.minConfidence ?? DEFAULT_MIN_CONFIDENCE,
+    maxCostUsd: policy.maxCostUsd ?? null,
+    deliver: policy.deliver ?? 'branch',
     stallTimeoutMs: policy.stallTimeout !== undefined ? durationMs(policy.stallTimeout) : defaults.stallTimeoutMs,
     idleTimeoutMs: policy.idleTimeout !== undefined ? durationMs(policy.idleTimeout) : defaults.idleTimeoutMs,
     reescalateAfterMs:

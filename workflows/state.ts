@@ -2,8 +2,9 @@
  * The one serializable task state: what the `state` query returns and what continue-as-new carries.
  * Times are ISO strings, never Date objects.
  */
-import type { Definition, FeedbackEntry, NoteEntry, StageResult } from './agent-protocol';
-import type { AgentStage, PolicyDefaults, Priority, Stage, TaskSpec } from './spec';
+import type { Definition, FeedbackEntry, NoteEntry, StageResult, Usage } from './agent-protocol';
+import type { AgentStage, EffectivePolicy, PolicyDefaults, Priority, Stage, TaskSpec } from './spec';
+import type { BranchState, GateRun, RepoConfig } from './workspace';
 
 export const TASK_STATUSES = [
   'queued',
@@ -24,6 +25,9 @@ export const ESCALATION_REASONS = [
   'agent-failed',
   'agent-blocked',
   'dependency-failed',
+  'budget',
+  /** v2: the repository, its `.baton.yaml` or delivery needs a human (no gate commands, a gate that cannot run, a blocked merge). */
+  'workspace',
   'manual',
 ] as const;
 export type EscalationReason = (typeof ESCALATION_REASONS)[number];
@@ -56,7 +60,14 @@ export type TimelineType =
   | 'signal'
   | 'signal-rejected'
   | 'progress'
-  | 'continued';
+  | 'continued'
+  | 'workspace'
+  | 'gate'
+  | 'commit'
+  | 'secret-blocked'
+  | 'conflict'
+  | 'delivered'
+  | 'budget';
 
 export interface TimelineEntry {
   at: string;
@@ -86,7 +97,20 @@ export interface TaskState {
   paused: { by: string; since: string } | null;
   /** Escalation clocks: the last progress and the last sign of life, ISO times. */
   clocks: { lastProgressAt: string; lastSignOfLifeAt: string };
-  policy: PolicyDefaults;
+  policy: EffectivePolicy;
+  /** v2: token usage and cost the agents reported, summed. */
+  cost: Usage;
+  /** v2: the task's branch and worktree, for a task with a repository (null before it is opened, or without one). */
+  branch: BranchState | null;
+  /** v2: every gate run, oldest first (bounded: the oldest are dropped past GATES_LIMIT). */
+  gates: GateRun[];
+  /** v2: the repository's `.baton.yaml` as read from the base when the task opened its branch. */
+  repoConfig: RepoConfig | null;
+  /**
+   * v2: where the current stage is: its agent run, the gates after implement, or integration and delivery
+   * after an approving review. `retry` runs the current step again; `approve` at an escalation passes it.
+   */
+  step: TaskStep;
   spec: TaskSpec;
   createdAt: string;
   updatedAt: string;
@@ -102,4 +126,7 @@ export interface TaskWorkflowInput {
   state?: TaskState;
 }
 
+export type TaskStep = 'agent' | 'gates' | 'deliver';
+
 export const TIMELINE_LIMIT = 500;
+export const GATES_LIMIT = 200;

@@ -5,22 +5,61 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { ChooseAgentRequest, OrchestratorActivities } from '../activities/orchestrator';
-import type { AgentRunInput, AgentRunResult, Definition } from './agent-protocol';
+import { addUsage, ZERO_USAGE, type AgentRunInput, type AgentRunResult, type Definition } from './agent-protocol';
+import {
+  conflictFeedback,
+  formatUsd,
+  gateFeedback,
+  lowConfidenceFeedback,
+  secretFeedback,
+  shortSha,
+} from './feedback';
 import { SIGNAL_NAMES, SIGNAL_PAYLOADS, signals, stateQuery, type SignalName, type SignalPayload } from './messages';
 import type { EscalationNotice } from './notifications';
-import { BatonAgent, BatonPriority, BatonStage, BatonStatus } from './search-attributes';
+import { BatonAgent, BatonCostUsd, BatonGates, BatonPriority, BatonStage, BatonStatus } from './search-attributes';
 import { effectivePolicy, type AgentStage, type Stage } from './spec';
 import {
+  GATES_LIMIT,
   TIMELINE_LIMIT,
   type EscalationReason,
   type TaskState,
   type TaskWorkflowInput,
   type TimelineType,
 } from './state';
-import { agentTaskQueue } from './task-queues';
+import { agentTaskQueue, agentWorkspaceQueue } from './task-queues';
+import {
+  resolveGates,
+  type GateCommand,
+  type GateRun,
+  type MergeSpec,
+  type WorkspaceActivities,
+  type WorkspaceRef,
+} from './workspace';
 
 /** How long an agent worker may go without an activity heartbeat before its attempt counts as lost. */
 const AGENT_HEARTBEAT_TIMEOUT = '5s';
+/** Tasks started before coding tasks existed keep their old command sequence (see `TaskRun.v2`). */
+const CODING_TASKS_PATCH = 'coding-tasks';
+/** How often a delivery may find the base moved under it before a human is asked. */
+const MAX_DELIVERY_ATTEMPTS = 3;
+
+/** The git and gate activities on one agent's queue (its worker has, or can fetch, the task's branch). */
+function workspaceOn(agent: string, summary: string, options: Partial<wf.ActivityOptions> = {}): WorkspaceActivities {
+  return wf.proxyActivities<WorkspaceActivities>({
+    taskQueue: agentWorkspaceQueue(wf.workflowInfo().taskQueue, agent),
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: '1m',
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: ['WorkspaceMisconfigured'],
+    },
+    summary,
+    ...options,
+  });
+}
 
 function chooseAgent(request: ChooseAgentRequest) {
   return wf
@@ -58,7 +97,12 @@ type Action =
 type DispatchOutcome =
   | { kind: 'result'; agent: string; result: AgentRunResult }
   | { kind: 'failed'; agent: string | null; message: string }
-  | { kind: 'interrupted' };
+  | { kind: 'interrupted' }
+  /** Opening the task's workspace escalated (and the human has answered): the loop carries on. */
+  | { kind: 'handled' };
+
+/** How a piece of work that a human may interrupt ended. */
+type Interruptible<T> = { kind: 'ok'; value: T } | { kind: 'error'; error: unknown } | { kind: 'interrupted' };
 
 type ClockKind = 'stall' | 'idle' | 'reminder';
 
@@ -93,6 +137,20 @@ function formatMs(ms: number): string {
 
 const NEXT_STAGE: Record<AgentStage, Stage> = { define: 'implement', implement: 'review', review: 'done' };
 
+/** A state carried over from a run started before the v2 fields existed gets their empty values. */
+function upgradeState(state: TaskState): TaskState {
+  return {
+    ...state,
+    // An old run's policy holds only the clock fields; the spec gives the rest (a v2 run's own values win).
+    policy: { ...effectivePolicy(state.spec.policy, state.policy), ...state.policy },
+    cost: state.cost ?? { ...ZERO_USAGE },
+    branch: state.branch ?? null,
+    gates: state.gates ?? [],
+    repoConfig: state.repoConfig ?? null,
+    step: state.step ?? 'agent',
+  };
+}
+
 class TaskRun {
   private readonly state: TaskState;
   private readonly outbox: EscalationNotice[];
@@ -105,10 +163,15 @@ class TaskRun {
   private upserted: Record<string, string> = {};
   /** The agent that last worked on the current stage, avoided when a human reassigns without naming one. */
   private lastAgent: string | null = null;
+  /**
+   * Runs started before coding tasks existed replay their old command sequence: no workspace, gates,
+   * budget, confidence threshold or independent-review checks. Decided once, at the start of each run.
+   */
+  private v2 = false;
 
   constructor(private readonly input: TaskWorkflowRunInput) {
     this.outbox = [...(input.pendingNotices ?? [])];
-    this.state = input.state ?? this.initialState();
+    this.state = input.state ? upgradeState(input.state) : this.initialState();
     wf.setHandler(stateQuery, () => this.state);
     for (const name of SIGNAL_NAMES) {
       wf.setHandler(signals[name], (payload: unknown) => this.receive(name, payload));
@@ -139,6 +202,11 @@ class TaskRun {
       paused: null,
       clocks: { lastProgressAt: at, lastSignOfLifeAt: at },
       policy: effectivePolicy(spec.policy, defaults),
+      cost: { ...ZERO_USAGE },
+      branch: null,
+      gates: [],
+      repoConfig: null,
+      step: 'agent',
       spec,
       createdAt: at,
       updatedAt: at,
@@ -148,6 +216,7 @@ class TaskRun {
   }
 
   async run(): Promise<TaskState> {
+    this.v2 = wf.patched(CODING_TASKS_PATCH);
     if (this.input.state) this.record('continued', `continued as new run ${wf.workflowInfo().runId}`);
     this.sync();
     this.deliverNotices().catch((error: unknown) => {
@@ -155,7 +224,7 @@ class TaskRun {
     });
     try {
       while (this.state.stage !== 'done') {
-        if (this.action?.kind === 'cancel') return this.close('cancelled');
+        if (this.action?.kind === 'cancel') return await this.close('cancelled');
         await this.continueAsNewIfSuggested();
         await this.waitUntil(() => this.state.paused === null || this.action?.kind === 'cancel');
         if (this.action) {
@@ -164,11 +233,13 @@ class TaskRun {
         }
         await this.runStage(this.state.stage);
       }
-      return this.close('completed');
+      return await this.close('completed');
     } catch (error) {
       // A cancellation requested through Temporal itself (UI, CLI `workflow cancel`) ends the task as cancelled.
       if (wf.isCancellation(error)) {
-        return this.close('cancelled', { reason: 'workflow cancelled through Temporal' });
+        return await wf.CancellationScope.nonCancellable(() =>
+          this.close('cancelled', { reason: 'workflow cancelled through Temporal' }),
+        );
       }
       throw error;
     }
@@ -177,13 +248,21 @@ class TaskRun {
   // ---- stages -------------------------------------------------------------------------------------
 
   private async runStage(stage: AgentStage): Promise<void> {
+    if (this.v2 && this.state.step === 'gates' && stage === 'implement') return this.gatesStep();
+    if (this.v2 && this.state.step === 'deliver' && stage === 'review') return this.deliverStep();
     const { spec } = this.state;
     if (stage === 'define' && spec.goal && spec.acceptanceCriteria && spec.acceptanceCriteria.length > 0) {
       this.state.definition = { goal: spec.goal, acceptanceCriteria: spec.acceptanceCriteria };
       this.record('stage', 'the spec has a goal and acceptance criteria: taken as its own definition');
       return this.moveTo('implement');
     }
+    if (this.v2 && this.overBudget()) {
+      const { cost, policy } = this.state;
+      this.escalate('budget', `reported cost ${formatUsd(cost.costUsd)} reached the budget ${formatUsd(policy.maxCostUsd!)}: no further stage starts`);
+      return this.awaitHuman();
+    }
     const outcome = await this.dispatch(stage);
+    if (outcome.kind === 'handled') return;
     if (outcome.kind === 'interrupted') return this.applyAction();
     if (outcome.kind === 'failed') {
       this.record('attempt-failed', `${stage}${outcome.agent ? ` · ${outcome.agent}` : ''}: ${outcome.message}`);
@@ -198,7 +277,9 @@ class TaskRun {
       outcome: result.outcome,
       summary: result.summary,
       at: nowIso(),
+      ...(this.v2 ? this.resultEvidence(result) : {}),
     });
+    if (this.v2) this.noteWork(agent, result);
     this.record('result', `${stage} · ${agent} · ${result.outcome}${result.summary ? `: ${result.summary}` : ''}`);
     this.resolveEscalation('system', `${agent} delivered a result`);
     this.markProgress();
@@ -210,15 +291,271 @@ class TaskRun {
       this.state.definition = result.definition ?? this.definitionFromSpec();
       return this.moveTo('implement');
     }
-    if (stage === 'implement') return this.moveTo('review');
-    if (result.outcome === 'approved') return this.moveTo('done');
-    this.state.feedback.push({ round: this.state.round, from: agent, text: result.feedback ?? result.summary ?? '' });
+    if (stage === 'implement') {
+      if (this.v2 && this.state.branch) return this.afterImplement(agent, result);
+      return this.moveTo('review');
+    }
+    if (result.outcome === 'approved') {
+      if (this.v2 && (result.confidence ?? -1) < this.state.policy.minConfidence) {
+        const text = lowConfidenceFeedback(result.confidence, this.state.policy.minConfidence, result.feedback ?? result.summary);
+        return this.sendBack(agent, text);
+      }
+      if (this.v2 && this.state.branch) {
+        this.state.step = 'deliver';
+        return this.deliverStep();
+      }
+      return this.moveTo('done');
+    }
+    return this.sendBack(agent, result.feedback ?? result.summary ?? '');
+  }
+
+  /**
+   * Sends the change back to implement with feedback (from a reviewer, a gate, the secret scan or a
+   * conflict), or asks a human once the rounds are used up.
+   */
+  private sendBack(from: string, text: string): Promise<void> | void {
+    this.state.feedback.push({ round: this.state.round, from, text });
     if (this.state.round >= this.state.policy.maxReviewRounds) {
-      this.escalate('review-rounds', `changes still requested after ${this.state.round} review round(s)`);
+      this.escalate('review-rounds', `changes still requested after ${this.state.round} round(s)`);
       return this.awaitHuman();
     }
     this.state.round += 1;
     this.moveTo('implement');
+  }
+
+  private overBudget(): boolean {
+    const { maxCostUsd } = this.state.policy;
+    return maxCostUsd !== null && this.state.cost.costUsd >= maxCostUsd;
+  }
+
+  /** What a result proves, kept in `state.results`: usage, a review's confidence and commit, an implement's commit. */
+  private resultEvidence(result: AgentRunResult) {
+    return {
+      ...(result.usage ? { usage: addUsage(ZERO_USAGE, result.usage) } : {}),
+      ...(result.confidence !== undefined ? { confidence: result.confidence } : {}),
+      ...(result.reviewedCommit ? { reviewedCommit: result.reviewedCommit } : {}),
+      ...(result.change ? { commit: result.change.commit, diffStat: result.change.diffStat } : {}),
+    };
+  }
+
+  /** Books a run's cost and remembers which agent's machine worked on the branch. */
+  private noteWork(agent: string, result: AgentRunResult): void {
+    if (result.usage) {
+      this.state.cost = addUsage(this.state.cost, result.usage);
+      this.record('budget', `${agent} reported ${formatUsd(result.usage.costUsd ?? 0)}; task total ${formatUsd(this.state.cost.costUsd)}`);
+    }
+    const { branch } = this.state;
+    if (!branch) return;
+    branch.workedBy = agent;
+    if (!branch.agents.includes(agent)) branch.agents.push(agent);
+    if (result.worktree) branch.worktree = result.worktree;
+  }
+
+  // ---- the repository: workspace, gates, integration, delivery --------------------------------------
+
+  private workspaceRef(): WorkspaceRef {
+    const { branch, spec, repoConfig } = this.state;
+    return {
+      taskId: this.state.taskId,
+      repo: spec.repo!,
+      branch: branch!.name,
+      baseCommit: branch!.baseCommit,
+      head: branch!.head,
+      secretPatterns: repoConfig?.secretPatterns ?? [],
+    };
+  }
+
+  /**
+   * Runs one git or gate activity that a human may interrupt. Returns undefined when it did not deliver a
+   * value: interrupted (the action is applied) or failed for good (escalated `workspace`, and the human answered).
+   */
+  private async workspaceCall<T>(agent: string, summary: string, call: (activities: WorkspaceActivities) => Promise<T>, options?: Partial<wf.ActivityOptions>): Promise<T | undefined> {
+    const outcome = await this.interruptible(() => call(workspaceOn(agent, summary, options)));
+    if (outcome.kind === 'interrupted') {
+      this.applyAction();
+      return undefined;
+    }
+    if (outcome.kind === 'error') {
+      this.escalate('workspace', `${summary}: ${describeError(outcome.error)}`);
+      await this.awaitHuman();
+      return undefined;
+    }
+    return outcome.value;
+  }
+
+  /** Opens the task's branch and worktree on the machine of the agent about to work; false when a human had to step in. */
+  private async openWorkspace(agent: string): Promise<boolean> {
+    const repo = this.state.spec.repo!;
+    const opened = await this.workspaceCall(agent, `workspace · open · ${agent}`, (a) =>
+      a.openWorkspace({ taskId: this.state.taskId, repo }),
+    );
+    if (!opened) return false;
+    this.state.branch = {
+      name: opened.branch,
+      base: opened.base,
+      baseCommit: opened.baseCommit,
+      head: opened.head,
+      worktree: opened.worktree,
+      workedBy: agent,
+      agents: [agent],
+    };
+    this.state.repoConfig = opened.config;
+    const setup = resolveGates(opened.config, this.state.policy.gates);
+    const gates =
+      setup.kind === 'skip'
+        ? 'skipped (policy.gates: "skip")'
+        : setup.kind === 'run'
+          ? `${setup.profile} (${setup.gates.map((g) => g.name).join(', ')})`
+          : 'not usable';
+    this.record(
+      'workspace',
+      `${opened.branch} from ${opened.base} at ${shortSha(opened.baseCommit)}, worktree ${opened.worktree} on ${agent}'s machine; gates ${gates} from ${opened.config.source}`,
+    );
+    this.sync();
+    return true;
+  }
+
+  /** After implement: record the commit, or send a change the secret scan blocked back; then the gates. */
+  private async afterImplement(agent: string, result: AgentRunResult): Promise<void> {
+    const branch = this.state.branch!;
+    if (result.secretFindings && result.secretFindings.length > 0) {
+      const kinds = [...new Set(result.secretFindings.map((f) => f.kind))].join(', ');
+      this.record('secret-blocked', `${result.secretFindings.length} secret(s) (${kinds}) in ${agent}'s change: nothing committed`);
+      return this.sendBack('secret-scan', secretFeedback(result.secretFindings));
+    }
+    if (result.change && result.change.commit !== branch.head) {
+      const { diffStat } = result.change;
+      branch.head = result.change.commit;
+      this.record(
+        'commit',
+        `${agent}: ${shortSha(result.change.commit)} on ${branch.name} (${result.change.commits} commit(s), ${diffStat.files} file(s), +${diffStat.insertions} −${diffStat.deletions})`,
+      );
+    } else {
+      this.record('commit', `${agent} changed nothing: ${branch.name} stays at ${shortSha(branch.head)}`);
+    }
+    this.state.step = 'gates';
+    return this.gatesStep();
+  }
+
+  /** The quality gates on the branch head: all pass -> review; any fails -> back to implement with its output. */
+  private async gatesStep(): Promise<void> {
+    let setup = resolveGates(this.state.repoConfig!, this.state.policy.gates);
+    if (setup.kind === 'problem') {
+      // The base's .baton.yaml may have been fixed since: read it again before asking a human.
+      const refreshed = await this.workspaceCall(this.state.branch!.workedBy, 'workspace · read .baton.yaml', (a) =>
+        a.openWorkspace({ taskId: this.state.taskId, repo: this.state.spec.repo! }),
+      );
+      if (!refreshed) return;
+      this.state.repoConfig = refreshed.config;
+      setup = resolveGates(refreshed.config, this.state.policy.gates);
+    }
+    if (setup.kind === 'problem') {
+      this.escalate('workspace', setup.problem);
+      return this.awaitHuman();
+    }
+    if (setup.kind === 'skip') {
+      this.record('gate', `gates skipped for ${shortSha(this.state.branch!.head)}: policy.gates is "skip"`);
+      return this.moveTo('review');
+    }
+    const failed = await this.runGates(setup.gates, 'change');
+    if (failed === undefined) return;
+    if (failed.length > 0) return this.sendBack('gates', gateFeedback(failed, 'change', this.state.branch!.base));
+    this.moveTo('review');
+  }
+
+  /**
+   * Runs gates one after the other on the implementing agent's queue and records each run. Returns the
+   * failed ones, or undefined when a human had to step in (interrupted, or a gate that cannot run at all).
+   */
+  private async runGates(gates: { name: string; command: GateCommand }[], on: 'change' | 'merge', merge?: MergeSpec): Promise<GateRun[] | undefined> {
+    const branch = this.state.branch!;
+    const failed: GateRun[] = [];
+    for (const { name, command } of gates) {
+      const label = on === 'merge' ? 'merge' : `round ${this.state.round}`;
+      const run = await this.workspaceCall(
+        branch.workedBy,
+        `gate · ${name} · ${label}`,
+        (a) => a.runGate({ workspace: this.workspaceRef(), name, gate: command, round: this.state.round, on, merge }),
+        { startToCloseTimeout: command.timeoutMs + 5 * 60_000, heartbeatTimeout: '30s', retry: { maximumAttempts: 3 } },
+      );
+      if (!run) return undefined;
+      this.state.gates.push(run);
+      if (this.state.gates.length > GATES_LIMIT) this.state.gates.splice(0, this.state.gates.length - GATES_LIMIT);
+      const seconds = (run.durationMs / 1000).toFixed(1);
+      this.record('gate', `${name} · ${label} · ${run.ok ? 'passed' : `failed (exit ${run.exitCode ?? (run.timedOut ? 'timeout' : 'none')})`} in ${seconds} s on ${shortSha(run.commit)}`);
+      this.markProgress();
+      if (run.notRunnable) {
+        this.escalate('workspace', `gate ${name} cannot run on ${branch.workedBy}'s machine (\`${run.command.join(' ')}\`): ${run.tail}`);
+        await this.awaitHuman();
+        return undefined;
+      }
+      if (!run.ok) failed.push(run);
+    }
+    return failed;
+  }
+
+  /** After an approving review: check the branch against the current base, run the merge's gates, deliver. */
+  private async deliverStep(): Promise<void> {
+    const branch = this.state.branch!;
+    const how = this.state.policy.deliver;
+    for (let attempt = 1; ; attempt++) {
+      const integrated = await this.workspaceCall(branch.workedBy, `integrate · ${branch.name} with ${branch.base}`, (a) =>
+        a.integrate({ workspace: this.workspaceRef(), deliver: how, at: nowIso() }),
+      );
+      if (!integrated) return;
+      if (integrated.conflicts.length > 0) {
+        this.record('conflict', `${branch.name} conflicts with ${branch.base} at ${shortSha(integrated.baseCommit)} in ${integrated.conflicts.join(', ')}`);
+        const baseRef = this.state.spec.repo?.url ? `origin/${branch.base}` : branch.base;
+        return this.sendBack('integration', conflictFeedback(integrated.conflicts, branch.base, integrated.baseCommit, baseRef));
+      }
+      const { merge } = integrated;
+      if (how === 'merge' && merge && merge.commit !== branch.head) {
+        const setup = resolveGates(this.state.repoConfig!, this.state.policy.gates);
+        if (setup.kind === 'run') {
+          const failed = await this.runGates(setup.gates, 'merge', merge);
+          if (failed === undefined) return;
+          if (failed.length > 0) return this.sendBack('gates', gateFeedback(failed, 'merge', branch.base));
+        }
+      }
+      const delivered = await this.workspaceCall(branch.workedBy, `deliver · ${how} · ${branch.name}`, (a) =>
+        a.deliver({ workspace: this.workspaceRef(), how, merge }),
+      );
+      if (!delivered) return;
+      if (delivered.ok) {
+        branch.delivered = { how, commit: delivered.commit, at: nowIso(), detail: delivered.detail };
+        this.record('delivered', delivered.detail);
+        return this.moveTo('done');
+      }
+      if (delivered.reason === 'base-moved' && attempt < MAX_DELIVERY_ATTEMPTS) {
+        this.record('workspace', `${branch.base} moved during delivery: ${delivered.detail}; integrating again`);
+        continue;
+      }
+      this.escalate('workspace', delivered.detail);
+      return this.awaitHuman();
+    }
+  }
+
+  /** Removes the task's worktrees (each machine that worked on it removes its own); best effort, the branch stays. */
+  private async closeWorkspace(): Promise<void> {
+    const branch = this.state.branch;
+    if (!this.v2 || !branch || branch.worktree === null) return;
+    const workspace = this.workspaceRef();
+    const removals = branch.agents.map(async (agent) => {
+      try {
+        // An agent whose worker is gone must not hold the task open: its leftover worktree is noted instead.
+        const { removed } = await workspaceOn(agent, `workspace · close · ${agent}`, {
+          scheduleToStartTimeout: '30s',
+          startToCloseTimeout: '2m',
+          retry: { maximumAttempts: 2 },
+        }).closeWorkspace({ workspace });
+        return removed ? `${agent}: removed ${removed}` : `${agent}: no worktree`;
+      } catch (error) {
+        return `${agent}: not removed (${describeError(error)})`;
+      }
+    });
+    const outcomes = await Promise.all(removals);
+    branch.worktree = null;
+    this.record('workspace', `worktrees closed, ${branch.name} kept: ${outcomes.join('; ')}`);
   }
 
   private definitionFromSpec(): Definition {
@@ -235,10 +572,17 @@ class TaskRun {
       const override = this.state.agentOverrides[stage];
       const pinned = override === undefined ? spec.agents[stage] : override || undefined;
       const exclude = override === '' && this.lastAgent ? [this.lastAgent] : [];
-      agent = (await chooseAgent({ stage, capabilities: spec.capabilities, pinned, exclude })).agent;
+      const implementer = this.v2 && stage === 'review' ? this.implementerOfRound() : undefined;
+      if (implementer && pinned === implementer) {
+        return { kind: 'failed', agent: null, message: `${implementer} implemented round ${round} and may not review it; reassign the review to another agent` };
+      }
+      const request: ChooseAgentRequest = { stage, capabilities: spec.capabilities, pinned, exclude };
+      if (implementer) request.forbid = [implementer];
+      agent = (await chooseAgent(request)).agent;
     } catch (error) {
       return { kind: 'failed', agent: null, message: describeError(error) };
     }
+    if (this.v2 && spec.repo && !this.state.branch && !(await this.openWorkspace(agent))) return { kind: 'handled' };
     const { runAgent } = wf.proxyActivities<AgentActivities>({
       taskQueue: agentTaskQueue(wf.workflowInfo().taskQueue, agent),
       startToCloseTimeout: '24h',
@@ -250,7 +594,7 @@ class TaskRun {
         backoffCoefficient: 2,
         maximumInterval: '1m',
         maximumAttempts: this.state.policy.maxAttempts,
-        nonRetryableErrorTypes: ['InvalidAgentResult', 'AgentMisconfigured'],
+        nonRetryableErrorTypes: ['InvalidAgentResult', 'AgentMisconfigured', 'WorkspaceMisconfigured'],
       },
       summary: `${stage} · ${agent} · round ${round}`,
     });
@@ -269,28 +613,43 @@ class TaskRun {
         results: this.state.results,
       },
     };
+    if (this.v2 && this.state.branch) input.workspace = this.workspaceRef();
 
     this.assign(agent, stage);
     this.lastAgent = agent;
+    const outcome = await this.interruptible(() => runAgent(input));
+    this.unassign();
+    if (outcome.kind === 'interrupted') return outcome;
+    return outcome.kind === 'ok'
+      ? { kind: 'result', agent, result: outcome.value }
+      : { kind: 'failed', agent, message: describeError(outcome.error) };
+  }
+
+  /** The agent that delivered this round's implementation (it may not review it). */
+  private implementerOfRound(): string | undefined {
+    const implemented = this.state.results.filter((r) => r.stage === 'implement');
+    return (implemented.filter((r) => r.round === this.state.round).at(-1) ?? implemented.at(-1))?.agent;
+  }
+
+  /**
+   * Runs `work` in its own cancellation scope while the clocks run; a human action interrupts it (the work
+   * is cancelled and waited for, so an agent's process group is gone before the task moves on).
+   */
+  private async interruptible<T>(work: () => Promise<T>): Promise<Interruptible<T>> {
     const scope = new wf.CancellationScope();
-    const settled: { value?: { ok: true; result: AgentRunResult } | { ok: false; error: unknown } } = {};
-    void scope
-      .run(() => runAgent(input))
-      .then(
-        (result) => (settled.value = { ok: true, result }),
-        (error: unknown) => (settled.value = { ok: false, error }),
-      );
+    const settled: { value?: { ok: true; result: T } | { ok: false; error: unknown } } = {};
+    void scope.run(work).then(
+      (result) => (settled.value = { ok: true, result }),
+      (error: unknown) => (settled.value = { ok: false, error }),
+    );
     await this.waitUntil(() => settled.value !== undefined || this.action !== null);
     if (this.action !== null && settled.value === undefined) {
       scope.cancel();
       await wf.condition(() => settled.value !== undefined);
     }
-    this.unassign();
     if (this.action !== null) return { kind: 'interrupted' };
     const value = settled.value!;
-    return value.ok
-      ? { kind: 'result', agent, result: value.result }
-      : { kind: 'failed', agent, message: describeError(value.error) };
+    return value.ok ? { kind: 'ok', value: value.result } : { kind: 'error', error: value.error };
   }
 
   private async awaitHuman(): Promise<void> {
@@ -310,6 +669,7 @@ class TaskRun {
     switch (action.kind) {
       case 'approve':
         this.resolveEscalation(action.by, `approved${action.comment ? `: ${action.comment}` : ''}`);
+        if (this.v2 && this.state.branch) return this.approveStep(action.by, stage);
         if (stage === 'define' && !this.state.definition) this.state.definition = this.definitionFromSpec();
         return this.moveTo(NEXT_STAGE[stage]);
       case 'requestChanges':
@@ -328,6 +688,26 @@ class TaskRun {
         return this.markProgress();
       }
     }
+  }
+
+  /** A human's approve at a gate of a task with a repository passes the step the task waits in. */
+  private approveStep(by: string, stage: AgentStage): void {
+    const branch = this.state.branch!;
+    if (this.state.step === 'gates') {
+      this.record('gate', `gates not required for ${shortSha(branch.head)}: approved by ${by}`);
+      return this.moveTo('review');
+    }
+    if (this.state.step === 'deliver') {
+      this.record('delivered', `completed without delivery (${this.state.policy.deliver}): approved by ${by}; ${branch.name} is at ${shortSha(branch.head)}`);
+      return this.moveTo('done');
+    }
+    if (stage === 'review') {
+      // A human approving the change itself: it is integrated and delivered like a reviewer's approval.
+      this.state.step = 'deliver';
+      return this.markProgress();
+    }
+    if (stage === 'define' && !this.state.definition) this.state.definition = this.definitionFromSpec();
+    this.moveTo(NEXT_STAGE[stage]);
   }
 
   // ---- signals ------------------------------------------------------------------------------------
@@ -355,6 +735,9 @@ class TaskRun {
     switch (name) {
       case 'approve': {
         const { by, comment } = payload as SignalPayload<'approve'>;
+        if (this.gate && this.state.escalation?.reason === 'budget') {
+          return 'the budget is used up: raise it with setBudget, or cancel the task';
+        }
         if (this.gate) return this.take({ kind: 'approve', by, comment }, `approve by ${by}`);
         if (this.state.escalation) {
           this.resolveEscalation(by, `approved: continue${comment ? ` (${comment})` : ''}`);
@@ -424,6 +807,15 @@ class TaskRun {
       case 'heartbeat':
         this.state.clocks.lastSignOfLifeAt = nowIso();
         return undefined;
+      case 'setBudget': {
+        const { by, maxCostUsd } = payload as SignalPayload<'setBudget'>;
+        const spent = this.state.cost.costUsd;
+        if (maxCostUsd <= spent) return `a budget of ${formatUsd(maxCostUsd)} does not cover the ${formatUsd(spent)} already spent`;
+        this.state.policy.maxCostUsd = maxCostUsd;
+        const detail = `budget set to ${formatUsd(maxCostUsd)} by ${by} (spent so far ${formatUsd(spent)})`;
+        if (this.gate && this.state.escalation?.reason === 'budget') return this.take({ kind: 'retry', by }, detail);
+        return this.signalTaken(detail);
+      }
     }
     return undefined;
   }
@@ -555,6 +947,7 @@ class TaskRun {
 
   private moveTo(stage: Stage): void {
     this.state.stage = stage;
+    this.state.step = 'agent';
     this.record('stage', stage === 'done' ? 'done' : `${stage} · round ${this.state.round}`);
     this.markProgress();
     this.sync();
@@ -574,7 +967,8 @@ class TaskRun {
     this.state.assignee = null;
   }
 
-  private close(status: 'completed' | 'cancelled', outcome?: { by?: string; reason?: string }): TaskState {
+  private async close(status: 'completed' | 'cancelled', outcome?: { by?: string; reason?: string }): Promise<TaskState> {
+    await this.closeWorkspace();
     const cancel = this.action?.kind === 'cancel' ? this.action : undefined;
     this.action = null;
     this.state.escalation = null;
@@ -611,11 +1005,13 @@ class TaskRun {
               ? 'running'
               : 'queued';
     }
+    const gates = this.gatesLabel();
     const wanted: Record<string, string> = {
       stage: state.stage,
       status: state.status,
       priority: state.priority,
       agent: state.assignee?.agent ?? '',
+      ...(this.v2 ? { cost: String(state.cost.costUsd), gates: gates ?? '' } : {}),
     };
     const changed = Object.keys(wanted).filter((key) => wanted[key] !== this.upserted[key]);
     if (changed.length === 0) return;
@@ -624,10 +1020,24 @@ class TaskRun {
       { key: BatonStatus, value: state.status },
       { key: BatonPriority, value: state.priority },
       { key: BatonAgent, value: state.assignee ? state.assignee.agent : null },
+      ...(this.v2
+        ? [
+            { key: BatonCostUsd, value: state.cost.costUsd },
+            { key: BatonGates, value: gates },
+          ]
+        : []),
     ]);
     this.upserted = wanted;
     const who = state.assignee ? ` · ${state.assignee.agent}` : '';
     wf.setCurrentDetails(`**${state.status}** · ${state.stage}${who} · round ${state.round}`);
+  }
+
+  /** `BatonGates`: the profile a task with a repository runs, or `skip`; none without a repository. */
+  private gatesLabel(): string | null {
+    if (!this.state.spec.repo) return null;
+    const policy = this.state.policy.gates;
+    if (policy) return policy;
+    return this.state.repoConfig?.profile ?? null;
   }
 
   private async continueAsNewIfSuggested(): Promise<void> {

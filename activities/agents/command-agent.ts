@@ -3,12 +3,9 @@
  * following the agent protocol of the public contract (context on stdin and in a file, result in a file or
  * as the last stdout line, every output line a sign of life).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import {
@@ -19,7 +16,10 @@ import {
   type AgentRunResult,
 } from '../../workflows/agent-protocol';
 import { AGENT_STAGES, TASK_ID_PATTERN } from '../../workflows/spec';
+import { createSecretScanner } from '../git/secret-scan';
+import { runProcess, SpawnError, type ProcessRun } from '../process';
 import { resolveCommand, type AgentConfig } from './config';
+import { prepareStage, redactReport } from './stage-workspace';
 
 /** Failure types this driver throws (`ApplicationFailure.type`). */
 export const AGENT_FAILURE_TYPES = {
@@ -55,11 +55,6 @@ const DEFAULT_HEARTBEAT_EVERY_MS = 1000;
 const DEFAULT_LOG_LIMIT_BYTES = 1024 * 1024;
 /** Progress goes out no more often than signs of life (and never more than once a second): history stays bounded. */
 const MIN_PROGRESS_EVERY_MS = 1000;
-const KILL_GRACE_MS = 2000;
-/** After the agent exits, how long to wait for its output pipes to drain (a stray child may hold them open). */
-const STDIO_DRAIN_MS = 1000;
-/** A line without a newline is cut here so an agent cannot grow our memory without bound. */
-const MAX_LINE_CHARS = 1024 * 1024;
 /** The `progress` signal's payload schema caps the message at this length. */
 const MAX_PROGRESS_CHARS = 2000;
 const MAX_QUOTED_LINE_CHARS = 500;
@@ -82,9 +77,12 @@ export function createCommandAgentActivities(deps: CommandAgentDeps): CommandAge
   return {
     async runAgent(input: AgentRunInput): Promise<AgentRunResult> {
       const ctx = Context.current();
-      const { context } = input;
       checkInput(agent, input);
       throwIfCancelled(ctx.cancellationSignal);
+      // Secrets never reach the history, the log or a notice: everything the agent says passes through this.
+      const scanner = createSecretScanner(input.workspace?.secretPatterns ?? []);
+      const stage = await prepareStage(home, input, scanner);
+      const { context, workdir } = stage;
 
       const attemptDir = path.join(
         home,
@@ -99,7 +97,6 @@ export function createCommandAgentActivities(deps: CommandAgentDeps): CommandAge
       await fsp.mkdir(attemptDir, { recursive: true });
       await fsp.writeFile(contextFile, contextJson);
       await fsp.rm(resultFile, { force: true });
-      const workdir = await prepareWorkdir(home, input);
 
       const signal = (name: 'heartbeat' | 'progress', payload: object): void => {
         // A lost sign of life only delays the idle clock's reset; it must never fail the agent's work.
@@ -142,7 +139,8 @@ export function createCommandAgentActivities(deps: CommandAgentDeps): CommandAge
           heartbeatEveryMs,
           cancellationSignal: ctx.cancellationSignal,
           heartbeat: (details) => ctx.heartbeat(details),
-          onLine: (stream, line) => {
+          onLine: (stream, raw) => {
+            const line = scanner.redact(raw);
             log.line(stream === 'stdout' ? 'out| ' : 'err| ', line);
             const message = stream === 'stdout' ? progressMessage(line) : undefined;
             const forwarded = message !== undefined && progress.push(message.slice(0, MAX_PROGRESS_CHARS));
@@ -182,7 +180,7 @@ export function createCommandAgentActivities(deps: CommandAgentDeps): CommandAge
       const failureDetails = { agent: agent.name, exitCode: run.exitCode, logFile };
       const report = await readReport(agent.name, resultFile, run.lastStdoutLine);
       if (!report) {
-        const lastLine = run.lastStdoutLine === undefined ? '' : ` (last line: ${quote(run.lastStdoutLine)})`;
+        const lastLine = run.lastStdoutLine === undefined ? '' : ` (last line: ${quote(scanner.redact(run.lastStdoutLine))})`;
         const how =
           run.exitCode === 0
             ? 'exited without a result'
@@ -196,7 +194,7 @@ export function createCommandAgentActivities(deps: CommandAgentDeps): CommandAge
         );
       }
 
-      const normalised = normaliseReport(context.stage, report);
+      const normalised = redactReport(normaliseReport(context.stage, report), scanner);
       const allowed = OUTCOMES_BY_STAGE[context.stage];
       if (!allowed.includes(normalised.outcome)) {
         throw ApplicationFailure.nonRetryable(
@@ -212,7 +210,8 @@ export function createCommandAgentActivities(deps: CommandAgentDeps): CommandAge
           failureDetails,
         );
       }
-      return { ...normalised, agent: agent.name, exitCode: run.exitCode, logFile, durationMs: run.durationMs };
+      const evidence = await stage.complete(agent.name, normalised);
+      return { ...normalised, ...evidence, agent: agent.name, exitCode: run.exitCode, logFile, durationMs: run.durationMs };
     },
   };
 }
@@ -239,23 +238,6 @@ function checkInput(agent: AgentConfig, input: AgentRunInput): void {
       AGENT_FAILURE_TYPES.invalidInput,
     );
   }
-}
-
-async function prepareWorkdir(home: string, input: AgentRunInput): Promise<string> {
-  const repoPath = input.context.task.repo?.path;
-  if (repoPath === undefined) {
-    const workdir = path.join(home, 'work', input.context.taskId);
-    await fsp.mkdir(workdir, { recursive: true });
-    return workdir;
-  }
-  const stat = await fsp.stat(repoPath).catch(() => undefined);
-  if (!stat?.isDirectory()) {
-    throw ApplicationFailure.nonRetryable(
-      `repo.path ${repoPath} is not a directory on this agent's machine`,
-      AGENT_FAILURE_TYPES.invalidInput,
-    );
-  }
-  return repoPath;
 }
 
 function throwIfCancelled(signal: AbortSignal): void {
@@ -435,166 +417,4 @@ class BoundedLog {
       this.stream.end(() => resolve());
     });
   }
-}
-
-class SpawnError extends Error {
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-  ) {
-    super(message);
-  }
-}
-
-interface ProcessRun {
-  exitCode: number | null;
-  signal: NodeJS.Signals | null;
-  lastStdoutLine: string | undefined;
-  durationMs: number;
-}
-
-interface ProcessOptions {
-  argv: string[];
-  cwd: string;
-  env: NodeJS.ProcessEnv;
-  stdin: string;
-  heartbeatEveryMs: number;
-  cancellationSignal: AbortSignal;
-  heartbeat: (details: { pid: number; lines: number }) => void;
-  onLine: (stream: 'stdout' | 'stderr', line: string) => void;
-  onSpawn: (pid: number) => void;
-  warn: (message: string, meta: Record<string, unknown>) => void;
-}
-
-/**
- * Runs argv in its own process group until it exits. On cancellation the whole group gets SIGTERM, then
- * SIGKILL after a grace period; the function still resolves only once the leader has exited. Whatever
- * is left of the group when this returns (strays, or the agent itself if we failed) is terminated too.
- */
-async function runProcess(options: ProcessOptions): Promise<ProcessRun> {
-  const [program, ...args] = options.argv;
-  if (program === undefined) throw new SpawnError('empty command', 'EINVAL');
-  const startedAt = performance.now();
-  const child = spawn(program, args, {
-    cwd: options.cwd,
-    env: options.env,
-    // Its own process group, so cancellation reaches everything the agent started.
-    detached: true,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const pid = child.pid;
-  if (pid === undefined) {
-    const err = await new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
-    throw new SpawnError(err.message, err.code);
-  }
-  options.onSpawn(pid);
-
-  let lines = 0;
-  let lastStdoutLine: string | undefined;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  child.on('error', (err) => options.warn('Agent process error', { pid, error: err.message }));
-  const stdoutDone = readLines(child.stdout, (line) => {
-    lines += 1;
-    if (line.trim() !== '') lastStdoutLine = line;
-    options.onLine('stdout', line);
-  });
-  const stderrDone = readLines(child.stderr, (line) => {
-    lines += 1;
-    options.onLine('stderr', line);
-  });
-  // Agents that never read stdin close the pipe early; that is not an error.
-  child.stdin.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') options.warn('Could not write the context to the agent', { pid, error: err.message });
-  });
-  child.stdin.end(options.stdin);
-
-  const heartbeat = (): void => options.heartbeat({ pid, lines });
-  heartbeat();
-  const heartbeatTimer = setInterval(heartbeat, options.heartbeatEveryMs);
-  const onAbort = (): void => terminateGroup(pid);
-  options.cancellationSignal.addEventListener('abort', onAbort, { once: true });
-  if (options.cancellationSignal.aborted) onAbort();
-
-  try {
-    const { code, signal } = await exited;
-    const drained = await Promise.race([
-      Promise.all([stdoutDone, stderrDone]).then(() => true),
-      delay(STDIO_DRAIN_MS).then(() => false),
-    ]);
-    if (!drained) {
-      options.warn('Agent output still open after it exited; a child process holds it', { pid });
-      child.stdout.destroy();
-      child.stderr.destroy();
-    }
-    return { exitCode: code, signal, lastStdoutLine, durationMs: Math.round(performance.now() - startedAt) };
-  } finally {
-    clearInterval(heartbeatTimer);
-    options.cancellationSignal.removeEventListener('abort', onAbort);
-    if (groupExists(pid)) terminateGroup(pid);
-  }
-}
-
-function groupExists(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** SIGTERM to the group now, SIGKILL to whatever of it is left after the grace period. */
-function terminateGroup(pgid: number): void {
-  try {
-    process.kill(-pgid, 'SIGTERM');
-  } catch {
-    return; // ESRCH: the group is already gone.
-  }
-  setTimeout(() => {
-    if (groupExists(pgid)) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {
-        // Gone in the meantime.
-      }
-    }
-  }, KILL_GRACE_MS).unref();
-}
-
-/** Calls onLine for every line of the stream (without the newline); resolves when the stream ends. */
-function readLines(stream: Readable, onLine: (line: string) => void): Promise<void> {
-  const decoder = new StringDecoder('utf8');
-  let buffer = '';
-  const emit = (line: string): void => onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
-  return new Promise((resolve) => {
-    stream.on('data', (chunk: Buffer) => {
-      buffer += decoder.write(chunk);
-      let start = 0;
-      let newline: number;
-      while ((newline = buffer.indexOf('\n', start)) !== -1) {
-        emit(buffer.slice(start, newline));
-        start = newline + 1;
-      }
-      buffer = buffer.slice(start);
-      if (buffer.length > MAX_LINE_CHARS) {
-        emit(buffer);
-        buffer = '';
-      }
-    });
-    const finish = (): void => {
-      buffer += decoder.end();
-      if (buffer !== '') emit(buffer);
-      buffer = '';
-      resolve();
-    };
-    stream.once('end', finish);
-    stream.once('close', () => resolve());
-    stream.once('error', () => resolve());
-  });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
