@@ -1,10 +1,16 @@
 #!/usr/bin/env node
 // Demo implement agent: writes <taskId>.md into the workdir with the goal, the criteria, the round and all
-// feedback addressed so far (and a Tests section once tests were asked for).
+// feedback addressed so far (and a Tests section once tests were asked for). In the repository that
+// `baton demo-repo` makes, it implements slugify instead (see lib/demo-repo-coder.mjs).
 import { writeFileSync } from 'node:fs';
 import { definitionOf, deliverablePath, flat, progress, readContext, report, sleep } from './lib/agent-kit.mjs';
+import { implementDemoRepo, isDemoRepo } from './lib/demo-repo-coder.mjs';
 
 const context = await readContext();
+if (isDemoRepo()) {
+  report(await implementDemoRepo(context));
+  process.exit(0);
+}
 const definition = definitionOf(context);
 const file = deliverablePath(context);
 progress(`round ${context.round}: implementing "${definition.goal}"`);

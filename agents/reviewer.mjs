@@ -1,14 +1,32 @@
 #!/usr/bin/env node
 // Demo review agent: in round 1 asks for a Tests section; from round 2 on approves once the coder's file
-// addresses every feedback item and every acceptance criterion.
+// addresses every feedback item and every acceptance criterion. On a task with a repository it reviews the
+// change Baton hands it (the diff against the base, after the quality gates passed) instead.
 import { existsSync, readFileSync } from 'node:fs';
 import { definitionOf, deliverablePath, flat, progress, readContext, report, sleep } from './lib/agent-kit.mjs';
 
 const context = await readContext();
 const file = deliverablePath(context);
-progress(`round ${context.round}: reviewing ${file}`);
+progress(`round ${context.round}: reviewing ${context.change ? `commit ${context.change.head.slice(0, 10)}` : file}`);
 await sleep(150);
-report(review());
+report(context.change ? reviewChange(context.change) : review());
+
+/** A change that passed its gates is approved when it touches files and leaves no TODO behind. */
+function reviewChange(change) {
+  const { files, insertions, deletions } = change.diffStat;
+  if (change.files.length === 0) {
+    return { outcome: 'changes_requested', feedback: 'The branch has no change against the base: nothing to review.', confidence: 0.9 };
+  }
+  const todo = change.diff.split('\n').find((line) => line.startsWith('+') && /\bTODO\b/.test(line));
+  if (todo) {
+    return { outcome: 'changes_requested', feedback: `A TODO is left in the change: ${todo.slice(1).trim()}`, confidence: 0.9 };
+  }
+  return {
+    outcome: 'approved',
+    summary: `reviewed ${change.head.slice(0, 10)}: ${files} file(s), +${insertions} -${deletions}; gates passed, no TODO left`,
+    confidence: 0.95,
+  };
+}
 
 function review() {
   if (!existsSync(file)) {

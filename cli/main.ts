@@ -1,5 +1,9 @@
 /** The `baton` command line. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createDemoRepo, demoInstructions } from './demo-repo';
 import { dev, DEMO_AGENTS_FILE } from './dev';
 import { connect, createWorkers, installRuntime, loadAgents, onShutdownSignal, runWorkers, say, startApi } from './runtime';
 import { loadSettings } from './settings';
@@ -13,6 +17,7 @@ const USAGE = `usage:
   baton api                                the REST API only
   baton kill --all [--by NAME] [--reason TEXT]
       kill switch: cancel every open task of this deployment (running agents are stopped)
+  baton demo-repo [DIR]                    a throw-away repository for the walkthrough (default: a new temp dir)
 
 environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (and Temporal's TLS / API key variables),
   BATON_API_PORT, BATON_TASK_QUEUE, BATON_HOME, BATON_WEBHOOK_URL,
@@ -27,7 +32,7 @@ function port(value: string | undefined, name: string, fallback: number): number
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: rest,
     options: {
       agents: { type: 'string' },
@@ -41,7 +46,7 @@ async function main(argv: string[]): Promise<void> {
       reason: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
-    allowPositionals: false,
+    allowPositionals: command === 'demo-repo',
   });
   if (!command || values.help || command === 'help') {
     process.stdout.write(`${USAGE}\n`);
@@ -101,6 +106,12 @@ async function main(argv: string[]): Promise<void> {
       } finally {
         await connections.close();
       }
+      return;
+    }
+    case 'demo-repo': {
+      if (positionals.length > 1) throw new Error('baton demo-repo takes one directory');
+      const repo = await createDemoRepo(positionals[0] ?? mkdtempSync(join(tmpdir(), 'baton-demo-')));
+      process.stdout.write(`${demoInstructions(repo, `http://${settings.apiHost}:${settings.apiPort}`)}\n`);
       return;
     }
     default:
