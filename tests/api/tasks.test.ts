@@ -98,6 +98,33 @@ describe('REST API: tasks', () => {
       expect(response.json<ErrorBody>().issues?.[0]?.message).toContain('colour');
     });
 
+    it('answers 400 for v2 fields that cannot work, naming the field', async () => {
+      const cases: [unknown, string, RegExp][] = [
+        [{ title: 'x', repo: { baseBranch: 'main' } }, 'repo', /exactly one of path .* or url/],
+        [{ title: 'x', repo: { path: '/srv/a', url: '/srv/b.git' } }, 'repo', /exactly one of path/],
+        [{ title: 'x', repo: { path: 'relative/dir' } }, 'repo.path', /absolute/],
+        [{ title: 'x', repo: { url: 'https://user:hunter2@git.example/a.git' } }, 'repo.url', /must not carry credentials/],
+        [{ title: 'x', repo: { url: 'https://ghp_abc@git.example/a.git' } }, 'repo.url', /must not carry credentials/],
+        [{ title: 'x', repo: { url: '--upload-pack=evil' } }, 'repo.url', /must not start with "-"/],
+        [{ title: 'x', repo: { url: '/srv/a.git', baseBranch: 'main..x' } }, 'repo.baseBranch', /plain branch name/],
+        [{ id: 'T-1.lock', title: 'x', repo: { url: '/srv/a.git' } }, 'id', /baton\/<id>/],
+        [{ title: 'x', agents: { implement: 'coder', review: 'coder' } }, 'agents.review', /never reviewed by the agent that made it/],
+        [{ title: 'x', policy: { gates: 'lenient' } }, 'policy.gates', /./],
+        [{ title: 'x', policy: { minConfidence: 1.5 } }, 'policy.minConfidence', /./],
+        [{ title: 'x', policy: { maxCostUsd: 0 } }, 'policy.maxCostUsd', /./],
+        [{ title: 'x', policy: { deliver: 'email' } }, 'policy.deliver', /./],
+      ];
+      for (const [body, path, message] of cases) {
+        const response = await api.post(body);
+        expect(response.statusCode, `${JSON.stringify(body)}: ${response.body}`).toBe(400);
+        const issue = response.json<ErrorBody>().issues?.find((i) => i.path === path);
+        expect(issue?.message, `${JSON.stringify(body)}: ${response.body}`).toMatch(message);
+      }
+      // ssh remotes name a user, not a secret; that is fine.
+      const ssh = await api.post({ title: 'ssh remote', repo: { url: 'ssh://git@git.example/a.git' }, agents: { define: 'planner' } });
+      expect(ssh.statusCode, ssh.body).toBe(201);
+    });
+
     it('answers 400 for a body that is not an object', async () => {
       const response = await api.inject({ method: 'POST', url: '/tasks', payload: '["a"]', headers: { 'content-type': 'application/json' } });
       expect(response.statusCode, response.body).toBe(400);
@@ -230,8 +257,18 @@ describe('REST API: tasks', () => {
       expect(tasks).toHaveLength(1);
     });
 
+    it('filters by cost and sorts by it (tasks without a reported cost count as $0)', async () => {
+      const free = await api.listUntil('maxCostUsd=0', (list) => ids(list).includes(completedId));
+      for (const task of free) expect(task.costUsd).toBe(0);
+      const costly = await api.inject({ method: 'GET', url: '/tasks?minCostUsd=0.5' });
+      expect(costly.json<{ tasks: TaskSummary[] }>().tasks).toEqual([]);
+      const sorted = await api.listUntil('sort=-cost', (list) => list.length >= 2);
+      const costs = sorted.map((task) => task.costUsd ?? 0);
+      expect(costs).toEqual([...costs].sort((a, b) => b - a));
+    });
+
     it('answers 400 for a bad status or limit', async () => {
-      for (const query of ['status=bogus', 'limit=0', 'limit=abc', 'stage=nowhere', 'priority=P7']) {
+      for (const query of ['status=bogus', 'limit=0', 'limit=abc', 'stage=nowhere', 'priority=P7', 'minCostUsd=cheap', 'maxCostUsd=-1', 'sort=price']) {
         const response = await api.inject({ method: 'GET', url: `/tasks?${query}` });
         expect(response.statusCode, `${query}: ${response.body}`).toBe(400);
         expect(issuePaths(response)).toEqual([`querystring.${query.split('=')[0]}`]);

@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAgentsFile } from '../../activities/agents/config';
+import { startAgentProcess } from '../helpers/agent-process';
 import { agentPids, processGone } from '../helpers/processes';
-import { FIXTURE_AGENTS_DIR, REPO_ROOT, startStack, type TestStack } from '../helpers/stack';
+import { FIXTURE_AGENTS_DIR, fixtureAgent, startStack, type TestStack } from '../helpers/stack';
 
 const AGENTS_FILE = join(FIXTURE_AGENTS_DIR, 'failover-agents.yaml');
 
@@ -16,33 +17,12 @@ function parentOf(pid: number): number {
 describe('an agent worker process that dies mid-run', () => {
   let stack: TestStack;
   const workers: ChildProcess[] = [];
-
-  /** Runs `baton agent --name slow` as its own process, the way a second machine would. */
-  async function startAgentProcess(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'baton.js'), 'agent', '--agents', AGENTS_FILE, '--name', 'slow'], {
-      env: { ...process.env, TEMPORAL_ADDRESS: stack.address, BATON_TASK_QUEUE: stack.taskQueue, BATON_HOME: stack.home },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`baton agent did not start:\n${output}`)), 60_000);
-      child.stdout.on('data', () => {
-        if (output.includes('polling')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-    workers.push(child);
-    return child;
-  }
+  const startSlowAgent = async () => workers.push((await startAgentProcess(stack, { agentsFile: AGENTS_FILE, name: 'slow' })).child);
 
   beforeAll(async () => {
-    stack = await startStack({ agents: [], remoteAgents: loadAgentsFile(AGENTS_FILE).agents });
-    await startAgentProcess();
-    await startAgentProcess();
+    stack = await startStack({ agents: [fixtureAgent('checker', ['review'], 'context-echo.mjs')], remoteAgents: loadAgentsFile(AGENTS_FILE).agents });
+    await startSlowAgent();
+    await startSlowAgent();
   });
   afterAll(async () => {
     for (const worker of workers) if (worker.exitCode === null) worker.kill('SIGINT');
@@ -51,7 +31,7 @@ describe('an agent worker process that dies mid-run', () => {
 
   it('is detected by the activity heartbeat in seconds and the stage is retried by the surviving worker', async () => {
     const taskId = stack.taskId('T-failover');
-    await stack.tasks.start({ id: taskId, title: 'failover', goal: 'survive', acceptanceCriteria: ['x'], agents: { implement: 'slow', review: 'slow' } });
+    await stack.tasks.start({ id: taskId, title: 'failover', goal: 'survive', acceptanceCriteria: ['x'], agents: { implement: 'slow', review: 'checker' } });
     let agentPid = 0;
     for (let i = 0; i < 100 && !agentPid; i++) {
       agentPid = agentPids(taskId)[0] ?? 0;
@@ -73,7 +53,7 @@ describe('an agent worker process that dies mid-run', () => {
     expect(retried).toBeDefined();
     const failover = Number(retried!.eventTime!.seconds) * 1000 + Math.round((retried!.eventTime!.nanos ?? 0) / 1e6) - killedAt;
     console.log(`failover: the surviving worker started the retry ${failover} ms after the first worker died`);
-    expect(state.results.map((r) => `${r.stage}:${r.agent}:${r.outcome}`)).toEqual(['implement:slow:completed', 'review:slow:approved']);
+    expect(state.results.map((r) => `${r.stage}:${r.agent}:${r.outcome}`)).toEqual(['implement:slow:completed', 'review:checker:approved']);
     expect(state.escalation).toBeNull();
   });
 });

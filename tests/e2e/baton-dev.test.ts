@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskState } from '../../workflows/state';
 import { startBatonDev, type BatonDev } from '../helpers/baton-dev';
-import { DEMO_ROUND_TRIP, stageOutcomes } from '../helpers/stack';
+import { DEMO_ROUND_TRIP, REPO_ROOT, stageOutcomes } from '../helpers/stack';
 
 interface HistoryEvent {
   eventType: string;
@@ -78,6 +79,27 @@ describe('baton dev, end to end', () => {
     expect(rejected).toHaveLength(1);
     expect(rejected[0]!.detail).toMatch(/^addNote: by: .*; text: /);
     expect(state.notes).toEqual([]);
+  });
+
+  it('walks the README\'s repository walkthrough: the test gate fails round 1, round 2 passes and the branch is on the remote', async () => {
+    const dir = join(dev.home, 'demo');
+    const printed = execFileSync(process.execPath, [join(REPO_ROOT, 'bin', 'baton.js'), 'demo-repo', dir], { encoding: 'utf8' });
+    const remote = join(dir, 'remote.git');
+    expect(printed).toContain(`demo repository: ${remote}`);
+    const created = await dev.request<{ taskId: string }>('POST', '/tasks', { id: 'DEMO-1', title: 'Implement slugify', repo: { url: remote } });
+    expect(created.status).toBe(201);
+    const state = await dev.waitForTask('DEMO-1', (s) => s.status === 'completed' || s.status === 'escalated', 120_000);
+
+    expect(state.status).toBe('completed');
+    expect(state.gates.map((g) => `${g.name}:${g.round}:${g.ok ? 'pass' : 'fail'}`)).toEqual(['lint:1:pass', 'test:1:fail', 'lint:2:pass', 'test:2:pass']);
+    expect(state.feedback[0]!.from).toBe('gates');
+    expect(state.feedback[0]!.text).toContain('gate test (`node --test`) exited with code 1');
+    expect(state.results.at(-1)).toMatchObject({ stage: 'review', agent: 'reviewer', outcome: 'approved', confidence: 0.95 });
+    const log = execFileSync('git', ['--git-dir', remote, 'log', '--format=%an %s', 'main..baton/DEMO-1'], { encoding: 'utf8' });
+    expect(log.trim().split('\n')).toEqual([
+      'coder DEMO-1 round 2: slugify: drop accents and punctuation (the test gate failed round 1)',
+      'coder DEMO-1 round 1: implement slugify: lower case, words joined by dashes',
+    ]);
   });
 
   it('stops every child process on Ctrl-C', async () => {

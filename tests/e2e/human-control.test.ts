@@ -151,7 +151,7 @@ describe('human control through the temporal CLI, escalations and the kill switc
 
   it('escalates idle when the agent goes quiet, notifies the webhook, and a reassign through the CLI completes the task', async () => {
     const id = taskId('T-idle');
-    await start(id, { implement: 'quiet', review: 'echo' }, { policy: { idleTimeout: '2s', stallTimeout: '1m' } });
+    await start(id, { implement: 'quiet', review: 'checker' }, { policy: { idleTimeout: '2s', stallTimeout: '1m' } });
     await waitFor(id, (s) => s.assignee?.agent === 'quiet');
     const quietPid = await waitForAgentPid(id, 'quiet.mjs');
 
@@ -175,7 +175,7 @@ describe('human control through the temporal CLI, escalations and the kill switc
     await signal(id, 'reassign', { by: 'alice', agent: 'echo' });
     const done = await waitFor(id, (s) => s.status === 'completed');
     expect(done.stage).toBe('done');
-    expect(done.results.map((r) => `${r.stage}:${r.agent}:${r.outcome}`)).toEqual(['implement:echo:completed', 'review:echo:approved']);
+    expect(done.results.map((r) => `${r.stage}:${r.agent}:${r.outcome}`)).toEqual(['implement:echo:completed', 'review:checker:approved']);
     expect(details(done, 'signal')).toContain('reassign implement to echo by alice');
     expect(details(done, 'resolved')).toContain('idle resolved by alice: reassigned implement to echo');
     expect(done.agentOverrides).toEqual({ implement: 'echo' });
@@ -185,7 +185,7 @@ describe('human control through the temporal CLI, escalations and the kill switc
 
   it('escalates stall when the agent talks but makes no progress; cancel through the CLI ends it', async () => {
     const id = taskId('T-stall');
-    await start(id, { implement: 'chatty', review: 'echo' }, { policy: { stallTimeout: '3s', idleTimeout: '1m' } });
+    await start(id, { implement: 'chatty', review: 'checker' }, { policy: { stallTimeout: '3s', idleTimeout: '1m' } });
     await waitFor(id, (s) => s.assignee?.agent === 'chatty');
     const chattyPid = await waitForAgentPid(id, 'chatty.mjs');
 
@@ -212,7 +212,7 @@ describe('human control through the temporal CLI, escalations and the kill switc
 
     it('approve is rejected when nothing waits; escalate escalates by hand; approve clears the escalation and the agent carries on', async () => {
       const id = taskId('T-approve');
-      await start(id, { implement: 'quiet', review: 'echo' }, { policy: held });
+      await start(id, { implement: 'quiet', review: 'checker' }, { policy: held });
       await waitFor(id, (s) => s.assignee?.agent === 'quiet');
 
       await signal(id, 'approve', { by: 'alice' });
@@ -244,7 +244,7 @@ describe('human control through the temporal CLI, escalations and the kill switc
 
     it('pause, resume, setPriority, addNote, progress, heartbeat, a malformed payload, retry and reassign', async () => {
       const id = taskId('T-steer');
-      await start(id, { implement: 'quiet', review: 'echo' }, { policy: held, priority: 'P2' });
+      await start(id, { implement: 'quiet', review: 'checker' }, { policy: held, priority: 'P2' });
       let state = await waitFor(id, (s) => s.assignee?.agent === 'quiet');
       const firstPid = await waitForAgentPid(id, 'quiet.mjs');
 
@@ -305,7 +305,7 @@ describe('human control through the temporal CLI, escalations and the kill switc
       // reassign: the named agent takes the stage, with the note in its context
       await signal(id, 'reassign', { by: 'bob', agent: 'echo' });
       state = await waitFor(id, (s) => s.status === 'completed');
-      expect(state.results.map((r) => `${r.stage}:${r.agent}`)).toEqual(['implement:echo', 'review:echo']);
+      expect(state.results.map((r) => `${r.stage}:${r.agent}`)).toEqual(['implement:echo', 'review:checker']);
       const implementerSaw = JSON.parse(state.results[0]!.summary!) as { notes: string[] };
       expect(implementerSaw.notes).toEqual(['bob: mind the rate limiter']);
       expect(processGone(secondPid)).toBe(true);
@@ -361,7 +361,7 @@ describe('human control through the temporal CLI, escalations and the kill switc
 
     it('a malformed signal sent with the CLI is recorded as signal-rejected and the task carries on', async () => {
       const id = taskId('T-malformed');
-      await start(id, { implement: 'echo', review: 'echo' }, { policy: held });
+      await start(id, { implement: 'echo', review: 'checker' }, { policy: held });
       await signal(id, 'addNote', { nope: 1 });
       const state = await waitFor(id, (s) => s.status === 'completed');
       const rejected = details(state, 'signal-rejected');
@@ -373,7 +373,7 @@ describe('human control through the temporal CLI, escalations and the kill switc
 
   it('kill switch: cancel through the CLI stops the running agent process and cancels the task', async () => {
     const id = taskId('T-kill');
-    await start(id, { implement: 'quiet', review: 'echo' }, { policy: { idleTimeout: '10m', stallTimeout: '10m' } });
+    await start(id, { implement: 'quiet', review: 'checker' }, { policy: { idleTimeout: '10m', stallTimeout: '10m' } });
     await waitFor(id, (s) => s.assignee?.agent === 'quiet');
     const pid = await waitForAgentPid(id, 'quiet.mjs');
     expect(processGone(pid)).toBe(false);
@@ -397,7 +397,7 @@ describe('human control through the temporal CLI, escalations and the kill switc
   it('kill-all: POST /tasks/kill-all cancels 20 running tasks, and `baton kill --all` cancels another batch', async () => {
     const ids = Array.from({ length: 20 }, (_, i) => taskId(`T-killall-${i}`));
     const policy = { idleTimeout: '10m', stallTimeout: '10m' };
-    await Promise.all(ids.map((id) => start(id, { implement: 'quiet', review: 'echo' }, { policy })));
+    await Promise.all(ids.map((id) => start(id, { implement: 'quiet', review: 'checker' }, { policy })));
     await Promise.all(ids.map((id) => waitFor(id, (s) => s.assignee?.agent === 'quiet', 120_000)));
     const pids = await waitForAgentPids(ids, 'quiet.mjs');
     expect(new Set(pids).size).toBe(20);
@@ -474,7 +474,7 @@ describe('human control through the temporal CLI, escalations and the kill switc
 
     // `baton kill --all`, the same switch from a shell.
     const batch = Array.from({ length: 3 }, (_, i) => taskId(`T-killcli-${i}`));
-    await Promise.all(batch.map((id) => start(id, { implement: 'quiet', review: 'echo' }, { policy })));
+    await Promise.all(batch.map((id) => start(id, { implement: 'quiet', review: 'checker' }, { policy })));
     await Promise.all(batch.map((id) => waitFor(id, (s) => s.assignee?.agent === 'quiet', 120_000)));
     await waitUntil('the 3 tasks on the running board', async () => {
       const running = new Set((await board('status=running&limit=1000')).map((t) => t.taskId));

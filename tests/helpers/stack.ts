@@ -11,7 +11,7 @@ import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporal
 import { inject } from 'vitest';
 import { loadAgentsFile, type AgentConfig } from '../../activities/agents/config';
 import { TaskClient } from '../../api/task-client';
-import { createAgentWorker } from '../../worker/agent-worker';
+import { createAgentWorkers } from '../../worker/agent-worker';
 import { createOrchestratorWorker } from '../../worker/orchestrator-worker';
 import { DEFAULT_POLICY, type AgentStage, type PolicyDefaults } from '../../workflows/spec';
 import type { TaskState } from '../../workflows/state';
@@ -20,11 +20,42 @@ export const REPO_ROOT = resolve(__dirname, '..', '..');
 export const FIXTURE_AGENTS_DIR = join(REPO_ROOT, 'tests', 'fixtures', 'agents');
 
 let runtimeInstalled = false;
-/** Keeps the SDK to errors in test output; call it before anything else of Temporal in a test file. */
+const capturedLogs: string[] = [];
+/**
+ * Keeps the SDK to errors in test output, while every log entry from info up (workers, activities) is kept
+ * in memory for `loggedText()`; call it before anything else of Temporal in a test file.
+ */
 export function quietRuntime() {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  Runtime.install({
+    logger: new DefaultLogger('INFO', (entry) => {
+      capturedLogs.push(`${entry.level} ${entry.message} ${JSON.stringify(entry.meta ?? {})}`);
+      if (entry.level === 'ERROR') process.stderr.write(`${entry.message} ${JSON.stringify(entry.meta ?? {})}\n`);
+    }),
+  });
   runtimeInstalled = true;
+}
+
+/** Everything the workers of this test process logged so far (info and up). */
+export function loggedText(): string {
+  return capturedLogs.join('\n');
+}
+
+/**
+ * A workflow's whole history as searchable text: every event, with every payload's bytes decoded (the
+ * spec, inputs and results of activities, signals, queries' answers are not in it).
+ */
+export async function historyText(client: Client, workflowId: string): Promise<string> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const parts: string[] = [];
+  const walk = (value: unknown): void => {
+    if (value instanceof Uint8Array) parts.push(Buffer.from(value).toString('utf8'));
+    else if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === 'object') Object.values(value).forEach(walk);
+    else if (typeof value === 'string') parts.push(value);
+  };
+  walk(history);
+  return parts.join('\n');
 }
 
 /** Pins every stage to the demo agents, so no other agent of a test deployment takes one. */
@@ -73,6 +104,8 @@ export interface StackOptions {
   webhookUrl?: string;
   /** Another Temporal server than the run's (a test that needs a differently configured one). */
   address?: string;
+  /** A home of its own for some agents (as on another machine: own clones, worktrees and logs). */
+  homes?: Record<string, string>;
 }
 
 export interface TestStack {
@@ -86,7 +119,7 @@ export interface TestStack {
   waitFor(taskId: string, predicate: (state: TaskState) => boolean, timeoutMs?: number): Promise<TaskState>;
   /** Stops one agent's worker (as if its machine went away) or starts it again. */
   stopAgent(name: string): Promise<void>;
-  startAgent(agent: AgentConfig): Promise<void>;
+  startAgent(agent: AgentConfig, home?: string): Promise<void>;
   stopOrchestrator(): Promise<void>;
   /** The run's Temporal server address, for child processes. */
   address: string;
@@ -95,8 +128,8 @@ export interface TestStack {
 }
 
 interface Running {
-  worker: Worker;
-  done: Promise<void>;
+  workers: Worker[];
+  done: Promise<unknown>;
 }
 
 export async function startStack(options: StackOptions): Promise<TestStack> {
@@ -113,23 +146,22 @@ export async function startStack(options: StackOptions): Promise<TestStack> {
   const running = new Map<string, Running>();
   const agents = new Map([...options.agents, ...(options.remoteAgents ?? [])].map((agent) => [agent.name, agent]));
 
-  const launch = (key: string, worker: Worker) => {
-    running.set(key, { worker, done: worker.run() });
+  const launch = (key: string, workers: Worker[]) => {
+    running.set(key, { workers, done: Promise.all(workers.map((worker) => worker.run())) });
   };
   const halt = async (key: string) => {
     const entry = running.get(key);
     if (!entry) return;
     running.delete(key);
-    entry.worker.shutdown();
+    for (const worker of entry.workers) worker.shutdown();
     await entry.done;
   };
-  const startAgent = async (agent: AgentConfig) => {
+  const startAgent = async (agent: AgentConfig, agentHome = options.homes?.[agent.name] ?? home) => {
     agents.set(agent.name, agent);
-    launch(`agent:${agent.name}`, await createAgentWorker({ connection: nativeConnection, client, namespace, taskQueue, agent, home }));
+    launch(`agent:${agent.name}`, await createAgentWorkers({ connection: nativeConnection, client, namespace, taskQueue, agent, home: agentHome }));
   };
   const startOrchestrator = async () => {
-    launch(
-      'orchestrator',
+    launch('orchestrator', [
       await createOrchestratorWorker({
         connection: nativeConnection,
         namespace,
@@ -138,7 +170,7 @@ export async function startStack(options: StackOptions): Promise<TestStack> {
         webhookUrl: options.webhookUrl,
         workflowBundle: { codePath: bundlePath },
       }),
-    );
+    ]);
   };
 
   await startOrchestrator();

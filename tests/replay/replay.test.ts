@@ -6,13 +6,18 @@ import { describe, expect, inject, it } from 'vitest';
 import { SCENARIOS } from './scenarios';
 
 const HISTORIES_DIR = join(__dirname, 'histories');
-const histories = readdirSync(HISTORIES_DIR)
-  .filter((file) => file.endsWith('.json'))
-  .map((file) => ({
-    name: file.replace(/\.json$/, ''),
-    // Passed as JSON: the worker turns it into a History itself.
-    history: JSON.parse(readFileSync(join(HISTORIES_DIR, file), 'utf8')) as unknown,
-  }));
+
+/** The histories in one folder, by scenario name (passed as JSON: the worker turns it into a History itself). */
+function historiesIn(dir: string) {
+  return readdirSync(dir)
+    .filter((file) => file.endsWith('.json'))
+    .map((file) => ({ name: file.replace(/\.json$/, ''), history: JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown }));
+}
+
+/** Captured from today's workflow by `npm run replay:capture`. */
+const histories = historiesIn(HISTORIES_DIR);
+/** Captured before coding tasks (the `coding-tasks` patch): runs still open then must replay forever. */
+const v1Histories = historiesIn(join(HISTORIES_DIR, 'v1'));
 
 describe('replay of committed histories', () => {
   it('has a committed history for every scenario', () => {
@@ -21,6 +26,10 @@ describe('replay of committed histories', () => {
 
   it.each(histories)('today’s taskWorkflow replays $name', async ({ name, history }) => {
     await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-${name}`);
+  });
+
+  it.each(v1Histories)('today’s taskWorkflow replays $name from before coding tasks (unpatched)', async ({ name, history }) => {
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-v1-${name}`);
   });
 
   it('a changed command sequence without patched() fails replay with a DeterminismViolationError', async () => {

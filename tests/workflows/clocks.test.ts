@@ -21,6 +21,7 @@ describe('escalation clocks, notifications and overrides', () => {
         fixtureAgent('quiet', ['define', 'implement', 'review'], 'quiet.mjs', { maxConcurrent: 20 }),
         fixtureAgent('chatty', ['implement'], 'chatty.mjs', { maxConcurrent: 20 }),
         fixtureAgent('echo', ['define', 'implement', 'review'], 'context-echo.mjs'),
+        fixtureAgent('checker', ['review'], 'context-echo.mjs'),
       ],
     });
   });
@@ -38,7 +39,7 @@ describe('escalation clocks, notifications and overrides', () => {
       goal: 'exercise the clocks',
       acceptanceCriteria: ['a human hears of it'],
       ...extra,
-      agents: { implement: agent, review: 'echo', ...extra.agents },
+      agents: { implement: agent, review: 'checker', ...extra.agents },
     });
     const state = await stack.waitFor(taskId, (s) => s.assignee?.agent === agent);
     return { taskId, state };
@@ -65,7 +66,7 @@ describe('escalation clocks, notifications and overrides', () => {
 
     await stack.tasks.signal(taskId, 'reassign', { by: 'alice', agent: 'echo' });
     const done = await stack.waitFor(taskId, (s) => s.status === 'completed');
-    expect(done.results.map((r) => `${r.stage}:${r.agent}`)).toEqual(['implement:echo', 'review:echo']);
+    expect(done.results.map((r) => `${r.stage}:${r.agent}`)).toEqual(['implement:echo', 'review:checker']);
     expect(done.timeline.some((e) => e.type === 'resolved' && e.detail === 'idle resolved by alice: reassigned implement to echo')).toBe(true);
   });
 

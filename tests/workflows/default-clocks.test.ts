@@ -13,16 +13,14 @@
  * Because a scheduled activity also holds time, the test releases that hold once (`unlockTimeSkipping`)
  * after the dispatch, and takes it back before it ends the task.
  */
-import { SearchAttributeType } from '@temporalio/common';
-import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TaskClient } from '../../api/task-client';
+import { registerSearchAttributes } from '../../temporal/search-attributes';
 import { resolveTimeSkippingServer, timeSkippingServerUnavailable } from '../../temporal/test-server';
 import { createOrchestratorWorker } from '../../worker/orchestrator-worker';
-import { BatonAgent, BatonPriority, BatonStage, BatonStatus } from '../../workflows/search-attributes';
 import { DEFAULT_POLICY, workflowIdForTask } from '../../workflows/spec';
 import type { TaskState } from '../../workflows/state';
 import type { taskWorkflow } from '../../workflows/task-workflow';
@@ -64,16 +62,8 @@ async function startClockStack(launcher: string): Promise<ClockStack> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: launcher } },
   });
-  // The test server rejects unregistered search attributes (the workflow upserts these four).
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: 'default',
-    searchAttributes: Object.fromEntries(
-      [BatonStage, BatonStatus, BatonPriority, BatonAgent].map((key) => [
-        key.name,
-        encodeSearchAttributeIndexedValueType(SearchAttributeType.KEYWORD)!,
-      ]),
-    ),
-  });
+  // The test server rejects unregistered search attributes (the workflow upserts them).
+  await registerSearchAttributes(env.connection, 'default');
   const taskQueue = `clocks-${randomUUID().slice(0, 8)}`;
   // The agent the stage is dispatched to; its command never starts (no agent worker takes the activity).
   const coder = fixtureAgent('coder', ['implement'], 'quiet.mjs');
@@ -144,7 +134,7 @@ function escalations(state: TaskState) {
 function expectDefaultPolicy(state: TaskState) {
   expect(state.spec.policy).toEqual({});
   expect(state.policy).toMatchObject({ stallTimeoutMs: 2 * HOUR, idleTimeoutMs: 10 * MINUTE });
-  expect(state.policy).toEqual(DEFAULT_POLICY);
+  expect(state.policy).toEqual({ ...DEFAULT_POLICY, minConfidence: 0.9, maxCostUsd: null, deliver: 'branch' });
 }
 
 describe.skipIf(unavailable !== null)('default escalation clocks, in skipped time', () => {

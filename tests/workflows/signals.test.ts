@@ -26,6 +26,7 @@ describe('human signals on taskWorkflow', () => {
         ...demoAgents(),
         fixtureAgent('quiet', ['implement', 'review'], 'quiet.mjs', { env: { QUIET_CHILD_PID_FILE: pidFile } }),
         fixtureAgent('echo', ['define', 'implement', 'review'], 'context-echo.mjs'),
+        fixtureAgent('checker', ['review'], 'context-echo.mjs'),
         fixtureAgent('stubborn', ['review'], 'stubborn-reviewer.mjs'),
       ],
     });
@@ -63,12 +64,12 @@ describe('human signals on taskWorkflow', () => {
 
   it('hands human notes to every later agent, and reassign moves the stage to the named agent', async () => {
     const taskId = stack.taskId('T-note');
-    await stack.tasks.start(definedSpec(taskId, { implement: 'quiet', review: 'echo' }));
+    await stack.tasks.start(definedSpec(taskId, { implement: 'quiet', review: 'checker' }));
     await stack.waitFor(taskId, (s) => s.assignee?.agent === 'quiet');
     await stack.tasks.signal(taskId, 'addNote', { by: 'alice', text: 'use the existing limiter' });
     await stack.tasks.signal(taskId, 'reassign', { by: 'alice', agent: 'echo' });
     const state = await stack.waitFor(taskId, (s) => s.status === 'completed');
-    expect(state.results.map((r) => `${r.stage}:${r.agent}`)).toEqual(['implement:echo', 'review:echo']);
+    expect(state.results.map((r) => `${r.stage}:${r.agent}`)).toEqual(['implement:echo', 'review:checker']);
     const seenByImplementer = JSON.parse(state.results[0]!.summary!) as { notes: string[]; definition: unknown };
     expect(seenByImplementer.notes).toEqual(['alice: use the existing limiter']);
     expect(seenByImplementer.definition).toEqual({ goal: 'prove a signal', acceptanceCriteria: ['it works'] });
@@ -124,7 +125,7 @@ describe('human signals on taskWorkflow', () => {
 
   it('rejects every signal once the task is closed (recorded, not thrown)', async () => {
     const taskId = stack.taskId('T-closed');
-    await stack.tasks.start(definedSpec(taskId, { implement: 'echo', review: 'echo' }));
+    await stack.tasks.start(definedSpec(taskId, { implement: 'echo', review: 'checker' }));
     await stack.waitFor(taskId, (s) => s.status === 'completed');
     // The workflow has ended: Temporal refuses the signal, and the client says the task is closed.
     await expect(stack.tasks.signal(taskId, 'addNote', { by: 'dave', text: 'too late' })).rejects.toThrow(/already closed/);
