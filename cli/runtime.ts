@@ -11,9 +11,21 @@ export function say(line: string): void {
   process.stdout.write(`[baton] ${line}\n`);
 }
 
+/**
+ * An agent's workers run activities only, and the SDK warns about that once per worker; a person can do
+ * nothing about it, so it is not shown.
+ */
+const EXPECTED_SDK_WARNINGS = ['No workflows registered, not polling for workflow tasks'];
+
 /** Keeps the SDK's own log to warnings so `baton dev` prints what a person needs. */
 export function installRuntime(): void {
-  Runtime.install({ logger: new DefaultLogger((process.env.BATON_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
+  const level = (process.env.BATON_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN';
+  const print = new DefaultLogger(level);
+  Runtime.install({
+    logger: new DefaultLogger(level, (entry) => {
+      if (!EXPECTED_SDK_WARNINGS.includes(entry.message)) print.log(entry.level, entry.message, entry.meta);
+    }),
+  });
 }
 
 export interface Connections {
