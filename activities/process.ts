@@ -5,6 +5,8 @@
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { CancelledFailure } from '@temporalio/common';
+import { watchBusy } from './liveness';
 
 const KILL_GRACE_MS = 2000;
 /** After the program exits, how long to wait for its output pipes to drain (a stray child may hold them open). */
@@ -39,6 +41,8 @@ export interface ProcessOptions {
   cancellationSignal: AbortSignal;
   /** Kills the group after this long (the run then reports `timedOut`). */
   timeoutMs?: number;
+  /** Called when the process tree used CPU since the last look (a silent but busy program is alive). */
+  onBusy?: () => void;
   heartbeat: (details: { pid: number; lines: number }) => void;
   onLine: (stream: 'stdout' | 'stderr', line: string) => void;
   onSpawn: (pid: number) => void;
@@ -91,18 +95,12 @@ export async function runProcess(options: ProcessOptions): Promise<ProcessRun> {
 
   const heartbeat = (): void => options.heartbeat({ pid, lines });
   heartbeat();
+  const stopBusyWatch = options.onBusy ? watchBusy(pid, options.onBusy) : undefined;
   const heartbeatTimer = setInterval(heartbeat, options.heartbeatEveryMs);
   const onAbort = (): void => terminateGroup(pid);
   options.cancellationSignal.addEventListener('abort', onAbort, { once: true });
   if (options.cancellationSignal.aborted) onAbort();
-  let timedOut = false;
-  const timeout =
-    options.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          timedOut = true;
-          terminateGroup(pid);
-        }, options.timeoutMs);
+  const deadline = killGroupAfter(pid, options.timeoutMs);
 
   try {
     const { code, signal } = await exited;
@@ -115,13 +113,39 @@ export async function runProcess(options: ProcessOptions): Promise<ProcessRun> {
       child.stdout.destroy();
       child.stderr.destroy();
     }
-    return { exitCode: code, signal, lastStdoutLine, durationMs: Math.round(performance.now() - startedAt), timedOut };
+    return { exitCode: code, signal, lastStdoutLine, durationMs: Math.round(performance.now() - startedAt), timedOut: deadline.passed() };
   } finally {
     clearInterval(heartbeatTimer);
-    if (timeout !== undefined) clearTimeout(timeout);
+    stopBusyWatch?.();
+    deadline.clear();
     options.cancellationSignal.removeEventListener('abort', onAbort);
     if (groupExists(pid)) terminateGroup(pid);
   }
+}
+
+/** Throws the cancellation (a `CancelledFailure`) once the signal is aborted. */
+export function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  const reason: unknown = signal.reason;
+  throw reason instanceof Error ? reason : new CancelledFailure(typeof reason === 'string' ? reason : 'cancelled');
+}
+
+/** Kills the process group once `timeoutMs` has passed (never without one); `passed()` tells whether it did. */
+export function killGroupAfter(pgid: number, timeoutMs: number | undefined): { passed(): boolean; clear(): void } {
+  let passed = false;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          passed = true;
+          terminateGroup(pgid);
+        }, timeoutMs);
+  return {
+    passed: () => passed,
+    clear: () => {
+      if (timer !== undefined) clearTimeout(timer);
+    },
+  };
 }
 
 export function groupExists(pgid: number): boolean {

@@ -4,8 +4,8 @@
  * cleaning up after it is the workspace's part (`activities/git/workspace.ts`).
  */
 import type { GateCommand } from '../../workflows/workspace';
-import { activityContext, throwIfCancelled } from '../git/git';
-import { runProcess, SpawnError } from '../process';
+import { activityContext } from '../git/git';
+import { runProcess, SpawnError, throwIfCancelled } from '../process';
 
 /** How much of a gate's output its `GateRun.tail` keeps. */
 export const GATE_TAIL_LIMITS = { lines: 40, chars: 4000 } as const;

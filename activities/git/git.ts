@@ -5,8 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { Context } from '@temporalio/activity';
-import { CancelledFailure } from '@temporalio/common';
-import { delay, terminateGroup } from '../process';
+import { delay, killGroupAfter, terminateGroup, throwIfCancelled } from '../process';
 
 /** The identity of everything Baton itself writes (merge commits, its commits' committer, reflogs). */
 export const BATON_IDENTITY = { name: 'Baton', email: 'baton@localhost' } as const;
@@ -150,14 +149,7 @@ async function runGitOnce(args: readonly string[], options: GitOptions): Promise
   const heartbeat = ctx ? setInterval(() => ctx.heartbeat({ git: subcommand }), heartbeatEveryMs) : undefined;
   const onAbort = (): void => terminateGroup(pid);
   signal?.addEventListener('abort', onAbort, { once: true });
-  let timedOut = false;
-  const timeout =
-    options.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          timedOut = true;
-          terminateGroup(pid);
-        }, options.timeoutMs);
+  const deadline = killGroupAfter(pid, options.timeoutMs);
   let code: number | null;
   try {
     code = await exited;
@@ -170,14 +162,14 @@ async function runGitOnce(args: readonly string[], options: GitOptions): Promise
     lines?.end();
   } finally {
     if (heartbeat !== undefined) clearInterval(heartbeat);
-    if (timeout !== undefined) clearTimeout(timeout);
+    deadline.clear();
     signal?.removeEventListener('abort', onAbort);
   }
   throwIfCancelled(signal);
 
   const stderrText = stderr.text();
   const safeArgs = (): string[] => args.map(stripCredentials);
-  if (timedOut) throw new GitError(safeArgs(), null, stderrHead(stderrText), `timed out after ${options.timeoutMs} ms`);
+  if (deadline.passed()) throw new GitError(safeArgs(), null, stderrHead(stderrText), `timed out after ${options.timeoutMs} ms`);
   if (code === null) throw new GitError(safeArgs(), null, stderrHead(stderrText), 'was killed');
   if (code !== 0 && !(options.allowExit ?? []).includes(code)) {
     throw new GitError(safeArgs(), code, stderrHead(stderrText), `failed (exit ${code})`);
@@ -192,13 +184,6 @@ export function activityContext(): Context | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Throws the cancellation (a `CancelledFailure`) once the signal is aborted. */
-export function throwIfCancelled(signal: AbortSignal | undefined): void {
-  if (!signal?.aborted) return;
-  const reason: unknown = signal.reason;
-  throw reason instanceof Error ? reason : new CancelledFailure(typeof reason === 'string' ? reason : 'cancelled');
 }
 
 /** The text with the user information (`user:token@`) of every URL in it replaced by `***@`. */
