@@ -1,13 +1,15 @@
 /** The `baton` command line. */
 import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createDemoRepo, demoInstructions } from './demo-repo';
-import { dev, DEMO_AGENTS_FILE } from './dev';
-import { connect, createWorkers, installRuntime, loadAgents, onShutdownSignal, runWorkers, say, startApi } from './runtime';
-import { loadSettings } from './settings';
-import { TaskClient } from '../api/task-client';
+
+/**
+ * Each command loads its modules when it runs: `baton mcp`, started by an agent CLI for every stage, must not
+ * wait for Temporal's native worker. require, not import(): bin/baton.js registers tsx for require only.
+ */
+const load = createRequire(__filename);
 
 const USAGE = `usage:
   baton dev [--agents FILE] [--api-port 3000] [--temporal-port 7233] [--ui-port 8233] [--db FILE]
@@ -18,6 +20,9 @@ const USAGE = `usage:
   baton kill --all [--by NAME] [--reason TEXT]
       kill switch: cancel every open task of this deployment (running agents are stopped)
   baton demo-repo [DIR]                    a throw-away repository for the walkthrough (default: a new temp dir)
+  baton mcp                                Baton's MCP server on stdio: the agent tools (submit_result,
+      report_progress, ask_human) for one stage; Baton's presets start it with BATON_STAGE, BATON_TASK_ID,
+      BATON_RESULT_FILE and BATON_EVENTS_FILE
 
 environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (and Temporal's TLS / API key variables),
   BATON_API_PORT, BATON_TASK_QUEUE, BATON_HOME, BATON_WEBHOOK_URL,
@@ -48,28 +53,39 @@ async function main(argv: string[]): Promise<void> {
     },
     allowPositionals: command === 'demo-repo',
   });
-  if (!command || values.help || command === 'help') {
+  if (!command || values.help || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (command === 'mcp') {
+    const { runMcpCommand } = load('../mcp/server') as typeof import('../mcp/server');
+    const exitCode = await runMcpCommand(process.env);
+    if (exitCode !== undefined) process.exitCode = exitCode;
     return;
   }
   const env = { ...process.env };
   if (values['api-port']) env.BATON_API_PORT = String(port(values['api-port'], 'api-port', 3000));
+  const { loadSettings } = load('./settings') as typeof import('./settings');
   const settings = loadSettings(env);
-  const agentsFile = values.agents ?? DEMO_AGENTS_FILE;
+  const runtime = () => load('./runtime') as typeof import('./runtime');
+  const agentsFile = () => values.agents ?? (load('./dev') as typeof import('./dev')).DEMO_AGENTS_FILE;
 
   switch (command) {
-    case 'dev':
+    case 'dev': {
+      const { dev } = load('./dev') as typeof import('./dev');
       return dev(settings, {
-        agentsFile,
+        agentsFile: agentsFile(),
         temporalPort: port(values['temporal-port'], 'temporal-port', 7233),
         uiPort: port(values['ui-port'], 'ui-port', 8233),
         dbFile: values.db,
       });
+    }
     case 'agent':
     case 'worker': {
       if (command === 'agent' && (!values.agents || !values.name)) throw new Error('baton agent needs --agents FILE and --name NAME');
+      const { connect, createWorkers, installRuntime, loadAgents, onShutdownSignal, runWorkers, say } = runtime();
       installRuntime();
-      const agents = loadAgents(agentsFile);
+      const agents = loadAgents(agentsFile());
       const connections = await connect(settings);
       const workers = await createWorkers(settings, connections, agents, {
         orchestrator: command === 'worker',
@@ -84,6 +100,7 @@ async function main(argv: string[]): Promise<void> {
       return running.done;
     }
     case 'api': {
+      const { connect, onShutdownSignal, say, startApi } = runtime();
       const connections = await connect(settings);
       const app = await startApi(settings, connections, settings.uiUrl);
       say(`API listening on http://${settings.apiHost}:${settings.apiPort} (docs at /docs)`);
@@ -95,6 +112,8 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'kill': {
       if (!values.all) throw new Error('baton kill needs --all (cancel a single task with its cancel signal)');
+      const { connect, say } = runtime();
+      const { TaskClient } = load('../api/task-client') as typeof import('../api/task-client');
       const connections = await connect(settings);
       try {
         const tasks = new TaskClient({ client: connections.client, taskQueue: settings.taskQueue });
@@ -110,6 +129,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'demo-repo': {
       if (positionals.length > 1) throw new Error('baton demo-repo takes one directory');
+      const { createDemoRepo, demoInstructions } = load('./demo-repo') as typeof import('./demo-repo');
       const repo = await createDemoRepo(positionals[0] ?? mkdtempSync(join(tmpdir(), 'baton-demo-')));
       process.stdout.write(`${demoInstructions(repo, `http://${settings.apiHost}:${settings.apiPort}`)}\n`);
       return;
