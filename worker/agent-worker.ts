@@ -1,12 +1,14 @@
 /**
  * One agent's workers: the agent worker polls the agent's own task queue and runs its stages through the
- * command driver (at most `maxConcurrent` at once); beside it, on the same machine and home, the workspace
+ * command driver or, for a `preset`, the coding-agent CLI (or chat endpoint) driver (at most `maxConcurrent`
+ * at once); beside it, on the same machine and home, the workspace
  * worker does the git and gate work of the agent's tasks (worktrees, gates, delivery) on a queue of its own,
  * so a gate never waits for an agent slot. Both run on any machine that reaches Temporal (`baton agent`).
  */
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createCommandAgentActivities } from '../activities/agents/command-agent';
+import { createPresetAgentActivities } from '../activities/agents/preset-agent';
 import type { AgentConfig } from '../activities/agents/config';
 import { createWorkspaceActivities } from '../activities/git/workspace';
 import { agentTaskQueue, agentWorkspaceQueue } from '../workflows/task-queues';
@@ -35,7 +37,7 @@ export async function createAgentWorkers(options: AgentWorkerOptions): Promise<W
     connection,
     namespace,
     taskQueue: agentTaskQueue(options.taskQueue, agent.name),
-    activities: createCommandAgentActivities({
+    activities: (agent.preset ? createPresetAgentActivities : createCommandAgentActivities)({
       agent,
       home,
       signalWorkflow: async (workflowId, signal, payload) => {

@@ -7,11 +7,25 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { AGENT_STAGES } from '../../workflows/spec';
+import { PRESET_ROLE_REASONS, PRESET_ROLES, PRESETS } from './presets/types';
 
 /** Agent names become task queue names and log fields: short, no spaces, no slashes. */
 export const AGENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-const SHELL_STRING_MESSAGE = 'command must be an argv array, never a shell string';
+const SHELL_STRING_MESSAGE = 'must be an argv array, never a shell string';
+
+/** An argv array; a shell string would need a shell to split it, and with it quoting and injection problems. */
+const Argv = (what: string) =>
+  z
+    .array(z.string().min(1, `${what} elements must not be empty`), {
+      error: (issue) => (typeof issue.input === 'string' ? `${what} ${SHELL_STRING_MESSAGE}` : undefined),
+    })
+    .min(1, `${what} must name a program`);
+
+/** v2: what a preset's model costs, for CLIs that report tokens but no cost (US dollars per million tokens). */
+export const PriceSchema = z
+  .object({ inputUsdPerMTok: z.number().min(0), outputUsdPerMTok: z.number().min(0) })
+  .strict();
 
 /** One entry of `agents:` as written in the file. */
 export const AgentEntrySchema = z
@@ -20,16 +34,41 @@ export const AgentEntrySchema = z
     roles: z.array(z.enum(AGENT_STAGES)).min(1, 'roles must list at least one of define, implement, review'),
     capabilities: z.array(z.string().min(1).max(64)).default([]),
     maxConcurrent: z.number().int().min(1).default(1),
-    command: z
-      .array(z.string().min(1, 'command elements must not be empty'), {
-        // A shell string would need a shell to split it, and with it quoting and injection problems.
-        error: (issue) => (typeof issue.input === 'string' ? SHELL_STRING_MESSAGE : undefined),
-      })
-      .min(1, 'command must name a program'),
+    command: Argv('command').optional(),
+    /** v2: a real agent CLI (or an OpenAI-compatible endpoint) instead of a command. */
+    preset: z.enum(PRESETS).optional(),
+    model: z.string().min(1).max(200).optional(),
+    /** A gateway or a local model server speaking the vendor's API; required for `http`. */
+    baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).optional(),
+    /** Extra arguments for the preset's CLI, after Baton's own. */
+    args: z.array(z.string()).optional(),
+    /** How to run the preset's CLI when it is not on PATH as its usual name (argv prefix, e.g. an absolute path). */
+    bin: Argv('bin').optional(),
+    price: PriceSchema.optional(),
+    /** Values may name the environment, `${ANTHROPIC_API_KEY}`: secrets stay out of the file. */
     env: z.record(z.string(), z.string()).default({}),
     cwd: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((agent, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if ((agent.command === undefined) === (agent.preset === undefined)) {
+      issue('command', 'an agent needs exactly one of command (argv) or preset (claude-code, codex, gemini, aider, http)');
+      return;
+    }
+    if (agent.command) {
+      for (const key of ['model', 'baseUrl', 'bin', 'price'] as const) if (agent[key] !== undefined) issue(key, `${key} belongs to a preset; this agent has a command`);
+      return;
+    }
+    const preset = agent.preset!;
+    if (!agent.model) issue('model', `preset ${preset} needs a model`);
+    if (preset === 'http' && !agent.baseUrl) issue('baseUrl', 'preset http needs baseUrl (an OpenAI-compatible chat-completions endpoint)');
+    const allowed = PRESET_ROLES[preset];
+    const unsupported = agent.roles.filter((role) => !allowed.includes(role));
+    if (unsupported.length > 0) {
+      issue('roles', `preset ${preset} can take ${allowed.join(', ')} only, not ${unsupported.join(', ')} (${PRESET_ROLE_REASONS[preset] ?? ''})`);
+    }
+  });
 
 /** The whole agents file. */
 export const AgentsFileSchema = z
@@ -158,7 +197,7 @@ const SCRIPT_EXTENSIONS = ['.mjs', '.cjs', '.js', '.py', '.sh'];
  * not next to its agents file. Everything else (program names, flags, absolute paths) is kept as is.
  */
 export function resolveCommand(agent: Pick<AgentConfig, 'command' | 'baseDir'>): string[] {
-  return agent.command.map((arg) => {
+  return (agent.command ?? []).map((arg) => {
     if (path.isAbsolute(arg)) return arg;
     const looksLikePath =
       arg.startsWith('./') || arg.startsWith('../') || SCRIPT_EXTENSIONS.some((ext) => arg.endsWith(ext));

@@ -11,6 +11,29 @@ export type CliPresetName = (typeof CLI_PRESETS)[number];
 export const PRESETS = [...CLI_PRESETS, 'http'] as const;
 export type PresetName = (typeof PRESETS)[number];
 
+/** The stages each preset can take. */
+export const PRESET_ROLES: Record<PresetName, readonly AgentStage[]> = {
+  'claude-code': ['define', 'implement', 'review'],
+  codex: ['define', 'implement', 'review'],
+  gemini: ['define', 'implement', 'review'],
+  aider: ['implement'],
+  http: ['define', 'review'],
+};
+
+/** Whether a CLI reports its result through `baton mcp`'s `submit_result` (Aider reports with its final reply). */
+export const REPORTS_THROUGH_MCP: Record<CliPresetName, boolean> = {
+  'claude-code': true,
+  codex: true,
+  gemini: true,
+  aider: false,
+};
+
+/** Why a preset is limited to some stages (named in the configuration error). */
+export const PRESET_ROLE_REASONS: Partial<Record<PresetName, string>> = {
+  aider: 'Aider has no tool calls, so it cannot submit a typed definition or verdict',
+  http: 'a chat endpoint cannot edit files in the worktree',
+};
+
 /** How the CLI starts Baton's MCP server for this stage (`baton mcp`, stdio), to register in its own config. */
 export interface McpLaunch {
   command: string;
@@ -44,6 +67,11 @@ export interface CliRunContext {
 export interface CliInvocation {
   argv: string[];
   env: NodeJS.ProcessEnv;
+  /**
+   * Written to the CLI's stdin (then closed). Long prompts go here: Linux caps one argument at 128 KiB, and a
+   * review prompt carries up to 100 KiB of diff.
+   */
+  stdin?: string;
 }
 
 /** Token usage (and the CLI's own cost figure, when it reports one) of a run. */
@@ -89,4 +117,9 @@ export interface CliPreset {
    */
   followUp?(ctx: CliRunContext, executable: string, previous: CliOutcome, message: string): Promise<CliInvocation>;
   parser(ctx: CliRunContext): CliOutputParser;
+  /**
+   * Entries the CLI leaves at the worktree's root that are not part of the change (its caches): removed after
+   * each run, before Baton commits, so nothing of the user's repository configuration has to change for them.
+   */
+  scratch?: readonly RegExp[];
 }
