@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { removeScratch } from '../../activities/agents/preset-agent';
 import { runProcess } from '../../activities/process';
 import type { CliInvocation, CliOutcome, CliPreset, CliRunContext, McpLaunch } from '../../activities/agents/presets/types';
 import type { AgentStage } from '../../workflows/spec';
@@ -69,7 +70,7 @@ export async function runInvocation(preset: CliPreset, ctx: CliRunContext, invoc
     argv: invocation.argv,
     cwd: ctx.workdir,
     env: invocation.env,
-    stdin: '',
+    stdin: invocation.stdin ?? '',
     heartbeatEveryMs: 60_000,
     cancellationSignal: new AbortController().signal,
     timeoutMs,
@@ -82,6 +83,7 @@ export async function runInvocation(preset: CliPreset, ctx: CliRunContext, invoc
     onSpawn: () => undefined,
     warn: () => undefined,
   });
+  removeScratch(ctx.workdir, preset.scratch ?? []);
   const read = (file: string): string | null => {
     try {
       return readFileSync(file, 'utf8');

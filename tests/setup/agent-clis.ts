@@ -3,7 +3,7 @@
  * (`~/.cache/baton/agent-clis/<name>-<version>`), with progress, and reused after. Never project dependencies:
  * a user installs the CLIs they use (see the README), the tests pin the versions they were written against.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { batonCacheDir, findOnPath, isExecutable, runTool } from '../../temporal/cli';
 
@@ -37,15 +37,20 @@ export function agentCliDir(name: AgentCliName, env: NodeJS.ProcessEnv = process
   return join(batonCacheDir(env), 'agent-clis', `${name}-${version}`);
 }
 
-/** The installed executable, or undefined when it is not installed yet. */
+/** Written last: a directory without it is an install that did not finish. */
+const COMPLETE_MARKER = '.baton-installed';
+
+/** The installed executable, or undefined when it is not (completely) installed yet. */
 export function installedAgentCli(name: AgentCliName, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const bin = join(agentCliDir(name, env), AGENT_CLIS[name].bin);
-  return isExecutable(bin) ? bin : undefined;
+  const dir = agentCliDir(name, env);
+  const bin = join(dir, AGENT_CLIS[name].bin);
+  return existsSync(join(dir, COMPLETE_MARKER)) && isExecutable(bin) ? bin : undefined;
 }
 
 /**
  * The path of the pinned CLI, installing it first if needed. Several test processes may ask at once: one
- * installs (into a temporary directory renamed into place when complete), the others wait for it.
+ * installs (in place, under a lock; complete once its marker is written), the others wait for it. In place,
+ * because a Python virtualenv's scripts name their interpreter by absolute path: a moved venv breaks.
  */
 export async function ensureAgentCli(name: AgentCliName, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const existing = installedAgentCli(name, env);
@@ -67,12 +72,10 @@ export async function ensureAgentCli(name: AgentCliName, env: NodeJS.ProcessEnv 
   try {
     const already = installedAgentCli(name, env);
     if (already) return already;
-    const staging = `${dir}.staging-${process.pid}`;
-    rmSync(staging, { recursive: true, force: true });
-    mkdirSync(staging, { recursive: true });
-    await install(name, staging, env);
     rmSync(dir, { recursive: true, force: true });
-    renameSync(staging, dir);
+    mkdirSync(dir, { recursive: true });
+    await install(name, dir, env);
+    writeFileSync(join(dir, COMPLETE_MARKER), `${AGENT_CLIS[name].pkg}@${AGENT_CLIS[name].version}\n`);
     const bin = installedAgentCli(name, env);
     if (!bin) throw new Error(`installed ${name} but ${join(dir, AGENT_CLIS[name].bin)} is missing`);
     return bin;

@@ -87,10 +87,13 @@ export async function startStandIn(handler: ProtocolHandler, options: StandInOpt
       const logged: LoggedRequest = { at: new Date().toISOString(), method: req.method ?? 'GET', path, body, headers: Object.keys(req.headers) };
       requests.push(logged);
       if (options.logFile) appendFileSync(options.logFile, `${JSON.stringify(logged)}\n`);
-      Promise.resolve(handler({ method: logged.method, path, body, headers: req.headers, scripts: options.scripts }, res)).catch((error: unknown) => {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { message: `stand-in failed: ${String(error)}` } }));
-      });
+      // then(): a handler that throws at once (no script matches) answers 500 instead of killing the server.
+      Promise.resolve()
+        .then(() => handler({ method: logged.method, path, body, headers: req.headers, scripts: options.scripts }, res))
+        .catch((error: unknown) => {
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { message: `stand-in failed: ${String(error)}` } }));
+        });
     });
   });
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
@@ -103,11 +106,18 @@ export async function startStandIn(handler: ProtocolHandler, options: StandInOpt
   };
 }
 
-/** The script of a conversation, chosen by its first user message. */
+/**
+ * The script of a conversation, chosen by its first user message. `{{workdir}}` in a step's input becomes the
+ * working directory Baton's prompt names ("Working directory: <path> —"), for tools that want absolute paths.
+ */
 export function scriptFor(scripts: Scripts, firstUserText: string): ModelScript {
   const found = scripts.find((entry) => firstUserText.includes(entry.match));
   if (!found) throw new Error(`no script matches a conversation starting with ${JSON.stringify(firstUserText.slice(0, 200))}`);
-  return found.script;
+  const workdir = /Working directory: (\S+) /.exec(firstUserText)?.[1];
+  if (!workdir) return found.script;
+  const fill = (value: unknown): unknown =>
+    typeof value === 'string' ? value.replaceAll('{{workdir}}', workdir) : Array.isArray(value) ? value.map(fill) : value && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fill(v)])) : value;
+  return { ...found.script, steps: found.script.steps.map((step) => fill(step) as ModelStep) };
 }
 
 /** The step for a conversation in which the model has already answered `turn` times; past the end, the last text. */
