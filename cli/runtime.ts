@@ -1,5 +1,6 @@
 /** Building blocks the `baton` commands assemble: connections, workers, the API, and a clean shutdown. */
 import { Client, Connection } from '@temporalio/client';
+import { WORKER_HEARTBEAT_INTERVAL_MS } from '../workflows/fleet';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { loadAgentsFile, type AgentConfig } from '../activities/agents/config';
 import { buildApp } from '../api/app';
@@ -25,6 +26,8 @@ export function installRuntime(): void {
     logger: new DefaultLogger(level, (entry) => {
       if (!EXPECTED_SDK_WARNINGS.includes(entry.message)) print.log(entry.level, entry.message, entry.meta);
     }),
+    // Each worker tells the server it is alive every second (ListWorkers): the fleet routes and fails over on it.
+    workerHeartbeatInterval: WORKER_HEARTBEAT_INTERVAL_MS,
   });
 }
 

@@ -14,6 +14,18 @@ import { resolveTemporalCli, type ResolveOptions } from './cli';
  * clocks re-arm short timers, so tighten it to keep escalations within tens of milliseconds of their deadline.
  */
 const PRECISE_TIMERS = 'history.timerProcessorMaxTimeShift="50ms"';
+/**
+ * What the fleet reads from the server: task-queue priorities (the new matcher, on one partition per queue so
+ * the order is global), and worker heartbeats listed by ListWorkers (which workers are alive, their used slots).
+ * A cluster needs the same dynamic config (see README, "Running against a cluster").
+ */
+export const FLEET_DYNAMIC_CONFIG = [
+  'matching.useNewMatcher=true',
+  'matching.numTaskqueueReadPartitions=1',
+  'matching.numTaskqueueWritePartitions=1',
+  'frontend.WorkerHeartbeatsEnabled=true',
+  'frontend.ListWorkersEnabled=true',
+];
 
 export interface DevServerOptions extends ResolveOptions {
   /** gRPC port; a free one when omitted. */
@@ -57,7 +69,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       uiPort: options.uiPort,
       searchAttributes: BATON_SEARCH_ATTRIBUTES,
       log: { format: 'pretty', level: 'warn' },
-      extraArgs: [PRECISE_TIMERS, ...(options.dynamicConfig ?? [])].flatMap((value) => ['--dynamic-config-value', value]),
+      extraArgs: [PRECISE_TIMERS, ...FLEET_DYNAMIC_CONFIG, ...(options.dynamicConfig ?? [])].flatMap((value) => ['--dynamic-config-value', value]),
     },
   });
   return {

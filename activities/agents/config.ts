@@ -35,6 +35,8 @@ export const AgentEntrySchema = z
     capabilities: z.array(z.string().min(1).max(64)).default([]),
     maxConcurrent: z.number().int().min(1).default(1),
     command: Argv('command').optional(),
+    /** v2: an agent that runs no worker (a hosted agent, a person): it claims its work over REST or MCP. */
+    claim: z.boolean().optional(),
     /** v2: a real agent CLI (or an OpenAI-compatible endpoint) instead of a command. */
     preset: z.enum(PRESETS).optional(),
     model: z.string().min(1).max(200).optional(),
@@ -52,6 +54,12 @@ export const AgentEntrySchema = z
   .strict()
   .superRefine((agent, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (agent.claim) {
+      for (const key of ['command', 'preset', 'model', 'baseUrl', 'args', 'bin', 'cwd'] as const) {
+        if (agent[key] !== undefined) issue(key, `${key} runs a worker; an agent with claim: true runs none (it claims work over REST or MCP)`);
+      }
+      return;
+    }
     if ((agent.command === undefined) === (agent.preset === undefined)) {
       issue('command', 'an agent needs exactly one of command (argv) or preset (claude-code, codex, gemini, aider, http)');
       return;

@@ -11,6 +11,7 @@ import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporal
 import { inject } from 'vitest';
 import { loadAgentsFile, type AgentConfig } from '../../activities/agents/config';
 import { TaskClient } from '../../api/task-client';
+import { WORKER_HEARTBEAT_INTERVAL_MS } from '../../workflows/fleet';
 import { createAgentWorkers } from '../../worker/agent-worker';
 import { createOrchestratorWorker } from '../../worker/orchestrator-worker';
 import { DEFAULT_POLICY, type AgentStage, type PolicyDefaults } from '../../workflows/spec';
@@ -32,6 +33,7 @@ export function quietRuntime() {
       capturedLogs.push(`${entry.level} ${entry.message} ${JSON.stringify(entry.meta ?? {})}`);
       if (entry.level === 'ERROR') process.stderr.write(`${entry.message} ${JSON.stringify(entry.meta ?? {})}\n`);
     }),
+    workerHeartbeatInterval: WORKER_HEARTBEAT_INTERVAL_MS,
   });
   runtimeInstalled = true;
 }
