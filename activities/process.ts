@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { CancelledFailure } from '@temporalio/common';
 import { watchBusy } from './liveness';
+import { recordGroup } from './process-ledger';
 
 const KILL_GRACE_MS = 2000;
 /** After the program exits, how long to wait for its output pipes to drain (a stray child may hold them open). */
@@ -47,6 +48,8 @@ export interface ProcessOptions {
   onLine: (stream: 'stdout' | 'stderr', line: string) => void;
   onSpawn: (pid: number) => void;
   warn: (message: string, meta: Record<string, unknown>) => void;
+  /** The process-group ledger of this home (`process-ledger.ts`): a restart kills what a killed worker left. */
+  ledgerDir?: string;
 }
 
 /**
@@ -71,6 +74,7 @@ export async function runProcess(options: ProcessOptions): Promise<ProcessRun> {
     throw new SpawnError(err.message, err.code);
   }
   options.onSpawn(pid);
+  const forget = options.ledgerDir ? recordGroup(options.ledgerDir, pid) : undefined;
 
   let lines = 0;
   let lastStdoutLine: string | undefined;
@@ -120,6 +124,7 @@ export async function runProcess(options: ProcessOptions): Promise<ProcessRun> {
     deadline.clear();
     options.cancellationSignal.removeEventListener('abort', onAbort);
     if (groupExists(pid)) terminateGroup(pid);
+    forget?.();
   }
 }
 

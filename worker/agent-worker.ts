@@ -11,6 +11,7 @@ import { createCommandAgentActivities } from '../activities/agents/command-agent
 import { createPresetAgentActivities } from '../activities/agents/preset-agent';
 import type { AgentConfig } from '../activities/agents/config';
 import { createWorkspaceActivities } from '../activities/git/workspace';
+import { ledgerDir, sweepOrphans } from '../activities/process-ledger';
 import { agentTaskQueue, agentWorkspaceQueue } from '../workflows/task-queues';
 
 /** How often a running agent's activity heartbeats (and so how fast a cancel reaches it). */
@@ -33,6 +34,10 @@ export interface AgentWorkerOptions {
 /** The agent worker and its workspace worker. */
 export async function createAgentWorkers(options: AgentWorkerOptions): Promise<Worker[]> {
   const { client, agent, connection, namespace, home } = options;
+  // A worker killed on this home left its agents' process groups running: end them before taking new work.
+  for (const group of sweepOrphans(ledgerDir(home))) {
+    console.warn(`baton agent ${agent.name}: killed process group ${group.pgid} left by a worker that died (pid ${group.owner})`);
+  }
   const agentWorker = await Worker.create({
     connection,
     namespace,

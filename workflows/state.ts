@@ -67,7 +67,11 @@ export type TimelineType =
   | 'secret-blocked'
   | 'conflict'
   | 'delivered'
-  | 'budget';
+  | 'budget'
+  /** v2 fleet: a stage moved to another agent because its agent had no live worker left. */
+  | 'failover'
+  /** v2 fleet: work not yet started went back to the queue (a new priority). */
+  | 'requeued';
 
 export interface TimelineEntry {
   at: string;

@@ -14,6 +14,7 @@ import {
   secretFeedback,
   shortSha,
 } from './feedback';
+import { PRIORITY_KEYS, type AgentLiveness, type ChosenAgent } from './fleet';
 import { SIGNAL_NAMES, SIGNAL_PAYLOADS, signals, stateQuery, type SignalName, type SignalPayload } from './messages';
 import type { EscalationNotice } from './notifications';
 import { BatonAgent, BatonCostUsd, BatonGates, BatonPriority, BatonStage, BatonStatus } from './search-attributes';
@@ -40,6 +41,8 @@ import {
 const AGENT_HEARTBEAT_TIMEOUT = '5s';
 /** Tasks started before coding tasks existed keep their old command sequence (see `TaskRun.v2`). */
 const CODING_TASKS_PATCH = 'coding-tasks';
+/** Tasks started before the fleet keep Temporal's own retries on one agent's queue (see `TaskRun.fleet`). */
+const FLEET_ROUTING_PATCH = 'fleet-routing';
 /** How often a delivery may find the base moved under it before a human is asked. */
 const MAX_DELIVERY_ATTEMPTS = 3;
 
@@ -61,7 +64,7 @@ function workspaceOn(agent: string, summary: string, options: Partial<wf.Activit
   });
 }
 
-function chooseAgent(request: ChooseAgentRequest) {
+function chooseAgent(request: ChooseAgentRequest): Promise<ChosenAgent> {
   return wf
     .proxyLocalActivities<OrchestratorActivities>({
       startToCloseTimeout: '10s',
@@ -69,6 +72,30 @@ function chooseAgent(request: ChooseAgentRequest) {
       summary: `choose agent · ${request.stage}${request.pinned ? ` · ${request.pinned}` : ''}`,
     })
     .chooseAgent(request);
+}
+
+/** Asks Temporal whether an agent still has a live worker (after one of its attempts was lost). */
+function checkAgent(agent: string): Promise<AgentLiveness> {
+  return wf
+    .proxyLocalActivities<FleetActivities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 }, summary: `check agent · ${agent}` })
+    .checkAgent({ agent });
+}
+
+interface FleetActivities {
+  checkAgent(request: { agent: string }): Promise<AgentLiveness>;
+}
+
+/** Failure types an agent attempt ends with that another attempt cannot fix. */
+const FINAL_AGENT_FAILURES = ['InvalidAgentResult', 'AgentMisconfigured', 'WorkspaceMisconfigured'];
+
+/** The attempt's worker went away: its activity heartbeat (or its start-to-close time) ran out. */
+function workerLost(error: unknown): boolean {
+  return error instanceof wf.ActivityFailure && error.cause instanceof wf.TimeoutFailure;
+}
+
+function finalFailure(error: unknown): boolean {
+  const cause = error instanceof wf.ActivityFailure ? error.cause : undefined;
+  return cause instanceof wf.ApplicationFailure && (cause.nonRetryable || FINAL_AGENT_FAILURES.includes(cause.type ?? ''));
 }
 
 /** Notices are retried until delivered: no attempt limit, backoff capped at five minutes. */
@@ -101,8 +128,8 @@ type DispatchOutcome =
   /** Opening the task's workspace escalated (and the human has answered): the loop carries on. */
   | { kind: 'handled' };
 
-/** How a piece of work that a human may interrupt ended. */
-type Interruptible<T> = { kind: 'ok'; value: T } | { kind: 'error'; error: unknown } | { kind: 'interrupted' };
+/** How a piece of work that a human may interrupt ended (`requeued`: a new priority sent it back to the queue). */
+type Interruptible<T> = { kind: 'ok'; value: T } | { kind: 'error'; error: unknown } | { kind: 'interrupted' } | { kind: 'requeued' };
 
 type ClockKind = 'stall' | 'idle' | 'reminder';
 
@@ -168,6 +195,16 @@ class TaskRun {
    * budget, confidence threshold or independent-review checks. Decided once, at the start of each run.
    */
   private v2 = false;
+  /**
+   * Runs with the fleet (patch `fleet-routing`, decided once at the start of a run): the workflow retries an
+   * agent's attempts itself, fails a stage over to another agent when its agent has no live worker, queues
+   * agent work at the task's priority, and re-queues work not yet started when the priority changes.
+   */
+  private fleet = false;
+  /** The assigned agent's attempt has started (a sign of life arrived since the assignment). */
+  private agentStarted = false;
+  /** A new priority asks for the waiting agent work to go back to the queue. */
+  private requeue = false;
 
   constructor(private readonly input: TaskWorkflowRunInput) {
     this.outbox = [...(input.pendingNotices ?? [])];
@@ -217,6 +254,7 @@ class TaskRun {
 
   async run(): Promise<TaskState> {
     this.v2 = wf.patched(CODING_TASKS_PATCH);
+    this.fleet = this.v2 && wf.patched(FLEET_ROUTING_PATCH);
     if (this.input.state) this.record('continued', `continued as new run ${wf.workflowInfo().runId}`);
     this.sync();
     this.deliverNotices().catch((error: unknown) => {
@@ -371,7 +409,8 @@ class TaskRun {
    */
   private async workspaceCall<T>(agent: string, summary: string, call: (activities: WorkspaceActivities) => Promise<T>, options?: Partial<wf.ActivityOptions>): Promise<T | undefined> {
     const outcome = await this.interruptible(() => call(workspaceOn(agent, summary, options)));
-    if (outcome.kind === 'interrupted') {
+    // (`requeued` only ends agent work, never a git or gate call.)
+    if (outcome.kind === 'interrupted' || outcome.kind === 'requeued') {
       this.applyAction();
       return undefined;
     }
@@ -567,6 +606,8 @@ class TaskRun {
   private async dispatch(stage: AgentStage): Promise<DispatchOutcome> {
     const { spec, round } = this.state;
     let agent: string;
+    let chosen: ChosenAgent;
+    let request: ChooseAgentRequest;
     try {
       // An override of '' is a human's "any other agent": it lifts the spec's pin and avoids the last agent.
       const override = this.state.agentOverrides[stage];
@@ -576,13 +617,15 @@ class TaskRun {
       if (implementer && pinned === implementer) {
         return { kind: 'failed', agent: null, message: `${implementer} implemented round ${round} and may not review it; reassign the review to another agent` };
       }
-      const request: ChooseAgentRequest = { stage, capabilities: spec.capabilities, pinned, exclude };
+      request = { stage, capabilities: spec.capabilities, pinned, exclude };
       if (implementer) request.forbid = [implementer];
-      agent = (await chooseAgent(request)).agent;
+      chosen = await chooseAgent(request);
+      agent = chosen.agent;
     } catch (error) {
       return { kind: 'failed', agent: null, message: describeError(error) };
     }
     if (this.v2 && spec.repo && !this.state.branch && !(await this.openWorkspace(agent))) return { kind: 'handled' };
+    if (this.fleet) return this.runOnFleet(stage, chosen, request);
     const { runAgent } = wf.proxyActivities<AgentActivities>({
       taskQueue: agentTaskQueue(wf.workflowInfo().taskQueue, agent),
       startToCloseTimeout: '24h',
@@ -598,6 +641,20 @@ class TaskRun {
       },
       summary: `${stage} · ${agent} · round ${round}`,
     });
+    const input = this.agentInput(stage, agent);
+
+    this.assign(agent, stage);
+    this.lastAgent = agent;
+    const outcome = await this.interruptible(() => runAgent(input));
+    this.unassign();
+    if (outcome.kind === 'interrupted' || outcome.kind === 'requeued') return { kind: 'interrupted' };
+    return outcome.kind === 'ok'
+      ? { kind: 'result', agent, result: outcome.value }
+      : { kind: 'failed', agent, message: describeError(outcome.error) };
+  }
+
+  private agentInput(stage: AgentStage, agent: string): AgentRunInput {
+    const { spec, round } = this.state;
     const input: AgentRunInput = {
       workflowId: this.state.workflowId,
       agent,
@@ -614,15 +671,79 @@ class TaskRun {
       },
     };
     if (this.v2 && this.state.branch) input.workspace = this.workspaceRef();
+    return input;
+  }
 
-    this.assign(agent, stage);
-    this.lastAgent = agent;
-    const outcome = await this.interruptible(() => runAgent(input));
-    this.unassign();
-    if (outcome.kind === 'interrupted') return outcome;
-    return outcome.kind === 'ok'
-      ? { kind: 'result', agent, result: outcome.value }
-      : { kind: 'failed', agent, message: describeError(outcome.error) };
+  /**
+   * A stage on the fleet: the workflow runs each attempt itself (one activity attempt each), queued at the
+   * task's priority. When an attempt's worker is lost and Temporal shows no live worker of that agent, the
+   * stage moves to another agent with the role (unless a spec or a human pinned it); other failures are
+   * retried on the same agent with backoff, up to `policy.maxAttempts`.
+   */
+  private async runOnFleet(stage: AgentStage, first: ChosenAgent, request: ChooseAgentRequest): Promise<DispatchOutcome> {
+    let chosen = first;
+    const tried = [...request.exclude];
+    for (let attempt = 1; ; attempt++) {
+      const agent = chosen.agent;
+      const claimed = chosen.kind === 'claim';
+      const { runAgent } = wf.proxyActivities<AgentActivities>({
+        taskQueue: agentTaskQueue(wf.workflowInfo().taskQueue, agent),
+        startToCloseTimeout: '24h',
+        // A claimed item (a person, a hosted agent) heartbeats when it can; the idle clock covers its silence.
+        ...(claimed ? {} : { heartbeatTimeout: AGENT_HEARTBEAT_TIMEOUT }),
+        cancellationType: wf.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        retry: { maximumAttempts: 1 },
+        priority: { priorityKey: PRIORITY_KEYS[this.state.priority] },
+        summary: `${stage} · ${agent} · round ${this.state.round}${attempt > 1 ? ` · attempt ${attempt}` : ''}`,
+      });
+      const input = this.agentInput(stage, agent);
+      this.assign(agent, stage);
+      this.lastAgent = agent;
+      this.agentStarted = false;
+      this.requeue = false;
+      const outcome = await this.interruptible(() => runAgent(input));
+      this.unassign();
+      if (outcome.kind === 'interrupted') return outcome;
+      if (outcome.kind === 'requeued') {
+        this.record('requeued', `${stage} · ${agent}: not started yet, queued again at ${this.state.priority}`);
+        attempt -= 1;
+        continue;
+      }
+      if (outcome.kind === 'ok') return { kind: 'result', agent, result: outcome.value };
+      const message = describeError(outcome.error);
+      if (finalFailure(outcome.error) || attempt >= this.state.policy.maxAttempts) return { kind: 'failed', agent, message };
+      this.record('attempt-failed', `${stage} · ${agent} · attempt ${attempt}: ${message}`);
+      if (!claimed && workerLost(outcome.error) && !request.pinned) {
+        const next = await this.failoverFrom(agent, request, tried);
+        if (next) {
+          chosen = next;
+          continue;
+        }
+      }
+      const backoffMs = Math.min(60_000, 1000 * 2 ** (attempt - 1));
+      const waited = await this.interruptible(() => wf.sleep(backoffMs));
+      if (waited.kind === 'interrupted') return waited;
+    }
+  }
+
+  /** The agent that lost an attempt has no live worker: another agent with the role takes the stage, if any. */
+  private async failoverFrom(agent: string, request: ChooseAgentRequest, tried: string[]): Promise<ChosenAgent | undefined> {
+    const liveness = await checkAgent(agent);
+    if (liveness.liveWorkers > 0) return undefined;
+    if (!tried.includes(agent)) tried.push(agent);
+    let next: ChosenAgent;
+    try {
+      next = await chooseAgent({ ...request, exclude: [...tried] });
+    } catch (error) {
+      this.record('failover', `${agent} has no live worker and no other agent can take ${request.stage}: ${describeError(error)}`);
+      return undefined;
+    }
+    if (next.agent === agent) {
+      this.record('failover', `${agent} has no live worker and no other agent with the role is available: waiting for it`);
+      return undefined;
+    }
+    this.record('failover', `${agent} has no live worker: ${request.stage} moves to ${next.agent}`);
+    return next;
   }
 
   /** The agent that delivered this round's implementation (it may not review it). */
@@ -642,12 +763,21 @@ class TaskRun {
       (result) => (settled.value = { ok: true, result }),
       (error: unknown) => (settled.value = { ok: false, error }),
     );
-    await this.waitUntil(() => settled.value !== undefined || this.action !== null);
-    if (this.action !== null && settled.value === undefined) {
+    await this.waitUntil(() => settled.value !== undefined || this.action !== null || this.requeue);
+    if ((this.action !== null || this.requeue) && settled.value === undefined) {
       scope.cancel();
       await wf.condition(() => settled.value !== undefined);
     }
     if (this.action !== null) return { kind: 'interrupted' };
+    if (this.requeue) {
+      this.requeue = false;
+      // Work that ended on its own while being re-queued keeps its outcome.
+      if (!(settled.value!.ok === false && wf.isCancellation(settled.value!.error))) {
+        const value = settled.value!;
+        return value.ok ? { kind: 'ok', value: value.result } : { kind: 'error', error: value.error };
+      }
+      return { kind: 'requeued' };
+    }
     const value = settled.value!;
     return value.ok ? { kind: 'ok', value: value.result } : { kind: 'error', error: value.error };
   }
@@ -785,6 +915,8 @@ class TaskRun {
         const { by, priority } = payload as SignalPayload<'setPriority'>;
         if (priority === this.state.priority) return `priority is already ${priority}`;
         this.state.priority = priority;
+        // Agent work still waiting in its queue goes back in at the new priority; started work carries on.
+        if (this.fleet && this.agentRunning && !this.agentStarted) this.requeue = true;
         return this.signalTaken(`priority set to ${priority} by ${by}`);
       }
       case 'addNote': {
@@ -800,11 +932,13 @@ class TaskRun {
       }
       case 'progress': {
         const { agent, message } = payload as SignalPayload<'progress'>;
+        if (agent === this.state.assignee?.agent) this.agentStarted = true;
         this.markProgress();
         if (message) this.record('progress', `${agent}: ${message}`);
         return undefined;
       }
       case 'heartbeat':
+        if ((payload as SignalPayload<'heartbeat'>).agent === this.state.assignee?.agent) this.agentStarted = true;
         this.state.clocks.lastSignOfLifeAt = nowIso();
         return undefined;
       case 'setBudget': {

@@ -19,6 +19,7 @@ import {
 import { AGENT_STAGES, TASK_ID_PATTERN } from '../../workflows/spec';
 import { createSecretScanner, type SecretScanner } from '../git/secret-scan';
 import { throwIfCancelled } from '../process';
+import { ledgerDir } from '../process-ledger';
 import type { AgentConfig } from './config';
 import { prepareStage, redactReport } from './stage-workspace';
 
@@ -69,6 +70,8 @@ export interface AgentRunEnd {
 
 /** Everything a driver needs while it runs the agent for one attempt. */
 export interface Attempt {
+  /** The process-group ledger of this home: pass it to `runProcess` so a restart sweeps what a killed worker left. */
+  ledgerDir: string;
   agent: AgentConfig;
   input: AgentRunInput;
   /** The context the agent gets (with the branch, and for a review the change). */
@@ -135,6 +138,8 @@ export async function runAttempt(deps: AgentDriverDeps, input: AgentRunInput, dr
       });
   };
   const signOfLife = new Throttle<void>(validInterval(input.signOfLifeEveryMs), () => signal('heartbeat', { agent: agent.name }));
+  // The first sign of life tells the workflow its work left the queue (a later setPriority no longer re-queues it).
+  signOfLife.push();
   const progress = new Throttle<string>(Math.max(MIN_PROGRESS_EVERY_MS, validInterval(input.signOfLifeEveryMs)), (message) => {
     signal('progress', { agent: agent.name, message });
     // A progress report resets the idle clock too, so it stands in for the pending sign of life.
@@ -146,6 +151,7 @@ export async function runAttempt(deps: AgentDriverDeps, input: AgentRunInput, dr
   const report = (message: string) => progress.push(scanner.redact(message).slice(0, MAX_PROGRESS_CHARS));
 
   const attempt: Attempt = {
+    ledgerDir: ledgerDir(home),
     agent,
     input,
     context,

@@ -29,6 +29,7 @@ async function runCommand(attempt: Attempt) {
   let run: ProcessRun;
   try {
     run = await runProcess({
+      ledgerDir: attempt.ledgerDir,
       argv: resolveCommand(agent),
       cwd,
       env: attempt.env,

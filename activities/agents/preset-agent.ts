@@ -106,6 +106,7 @@ async function runTurn(attempt: Attempt, preset: CliPreset, ctx: CliRunContext, 
   const argv = [...prefix, ...invocation.argv.slice(1)];
   try {
     const run = await runProcess({
+      ledgerDir: attempt.ledgerDir,
       argv,
       cwd: attempt.workdir,
       env: invocation.env,

@@ -29,7 +29,7 @@ describe('an agent worker process that dies mid-run', () => {
     await stack?.stop();
   });
 
-  it('is detected by the activity heartbeat in seconds and the stage is retried by the surviving worker', async () => {
+  it('is detected by the activity heartbeat in seconds and the stage is retried by the surviving worker of the pinned agent', async () => {
     const taskId = stack.taskId('T-failover');
     await stack.tasks.start({ id: taskId, title: 'failover', goal: 'survive', acceptanceCriteria: ['x'], agents: { implement: 'slow', review: 'checker' } });
     let agentPid = 0;
@@ -49,8 +49,12 @@ describe('an agent worker process that dies mid-run', () => {
     expect(processGone(agentPid)).toBe(true);
 
     const history = await stack.client.workflow.getHandle(`task-${taskId}`).fetchHistory();
-    const retried = history.events?.find((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 0) >= 2);
+    // The workflow runs each attempt as its own activity: the retry is the second runAgent on slow's queue.
+    const events = history.events ?? [];
+    const retry = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runAgent')[1];
+    const retried = events.find((e) => e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === retry?.eventId?.toString());
     expect(retried).toBeDefined();
+    expect(state.timeline.filter((e) => e.type === 'failover')).toEqual([]);
     const failover = Number(retried!.eventTime!.seconds) * 1000 + Math.round((retried!.eventTime!.nanos ?? 0) / 1e6) - killedAt;
     console.log(`failover: the surviving worker started the retry ${failover} ms after the first worker died`);
     expect(state.results.map((r) => `${r.stage}:${r.agent}:${r.outcome}`)).toEqual(['implement:slow:completed', 'review:checker:approved']);
