@@ -5,6 +5,7 @@
  */
 import type { GateCommand } from '../../workflows/workspace';
 import { activityContext } from '../git/git';
+import { withoutTemporalSettings } from '../environment';
 import { runProcess, SpawnError, throwIfCancelled } from '../process';
 
 /** How much of a gate's output its `GateRun.tail` keeps. */
@@ -42,15 +43,16 @@ const MAX_KEPT_LINE_CHARS = 2 * GATE_TAIL_LIMITS.chars;
 // The program is missing or cannot be executed: the gate's configuration is wrong, not the change.
 const NOT_RUNNABLE_CODES = new Set(['ENOENT', 'EACCES', 'ENOTDIR', 'EISDIR']);
 
-/** Credentials in the worker's environment (agents' API keys, Temporal's, cloud and git tokens). */
-const CREDENTIAL_NAME = /(^|_)(API_?KEY|AUTH_TOKEN|ACCESS_TOKEN|TOKEN|SECRET|SECRET_ACCESS_KEY|PASSWORD|PASSPHRASE|CREDENTIALS?)$/i;
+/** Credentials in the worker's environment (agents' API keys, cloud and git tokens, private keys inline or by path). */
+const CREDENTIAL_NAME =
+  /(^|_)(API_?KEY|AUTH_TOKEN|ACCESS_TOKEN|TOKEN|SECRET|SECRET_ACCESS_KEY|PASSWORD|PASSPHRASE|CREDENTIALS?|PRIVATE_KEY|KEY_DATA|KEY_PATH)$/i;
 
 /**
  * The worker's environment without its credentials: a gate runs the change's own code (its tests), which must
- * not be able to read the agents' API keys or Temporal's.
+ * not be able to read the agents' API keys or Temporal's (none of Temporal's client settings reach it).
  */
 export function gateEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([key]) => !CREDENTIAL_NAME.test(key)));
+  return Object.fromEntries(Object.entries(withoutTemporalSettings(env)).filter(([key]) => !CREDENTIAL_NAME.test(key)));
 }
 
 /**

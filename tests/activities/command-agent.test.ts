@@ -233,6 +233,18 @@ describe('command agent driver', { timeout: 15_000 }, () => {
     });
     expect(JSON.parse(fs.readFileSync(path.join(attemptDir, 'context.json'), 'utf8'))).toEqual(run.input.context);
 
+    // The worker's Temporal client settings (a secured cluster's key) never reach an agent.
+    process.env.TEMPORAL_API_KEY = 'tk-cluster-secret';
+    process.env.TEMPORAL_TLS_CLIENT_KEY_DATA = '-----BEGIN PRIVATE KEY-----';
+    let withKeys;
+    try {
+      withKeys = await startAgent({ fixture: 'env-dump.mjs' }).result;
+    } finally {
+      delete process.env.TEMPORAL_API_KEY;
+      delete process.env.TEMPORAL_TLS_CLIENT_KEY_DATA;
+    }
+    expect(Object.keys(JSON.parse(withKeys.summary ?? '').env).filter((key) => key.startsWith('TEMPORAL_'))).toEqual([]);
+
     const inRepo = await startAgent({ fixture: 'env-dump.mjs', task: { repo: { path: repo } } }).result;
     expect(JSON.parse(inRepo.summary ?? '')).toMatchObject({ cwd: repo, env: { BATON_WORKDIR: repo } });
   });
@@ -249,8 +261,9 @@ describe('command agent driver', { timeout: 15_000 }, () => {
   it('forwards progress reports at most once per sign-of-life interval, and heartbeats the activity', async () => {
     const run = startAgent({ fixture: 'progress.mjs', heartbeatEveryMs: 100, signOfLifeEveryMs: 1000 });
     await run.result;
-    // step 1 goes out at once; step 2 and 3 fall in the same interval and only the newest follows.
+    // A sign of life says the attempt started; step 1 goes out at once; step 2 and 3 fall in the same interval and only the newest follows.
     expect(run.signals.map(({ workflowId, signal, payload }) => ({ workflowId, signal, payload }))).toEqual([
+      { workflowId: run.input.workflowId, signal: 'heartbeat', payload: { agent: 'fixture' } },
       { workflowId: run.input.workflowId, signal: 'progress', payload: { agent: 'fixture', message: 'step 1' } },
       { workflowId: run.input.workflowId, signal: 'progress', payload: { agent: 'fixture', message: 'step 3' } },
     ]);
@@ -279,7 +292,8 @@ describe('command agent driver', { timeout: 15_000 }, () => {
     await sleep(700);
     run.env.cancel();
     await failureOf(run.result);
-    expect(run.signals.map((s) => s.signal)).toEqual(['heartbeat']);
+    // One when the attempt starts, one for the agent's single line; then nothing while it is silent.
+    expect(run.signals.map((s) => s.signal)).toEqual(['heartbeat', 'heartbeat']);
   });
 
   it('survives a failing signalWorkflow', async () => {

@@ -202,6 +202,11 @@ describe('gateEnvironment', () => {
       ANTHROPIC_AUTH_TOKEN: 'g',
       DB_PASSWORD: 'h',
       KEYBOARD_LAYOUT: 'us',
+      TEMPORAL_TLS_CLIENT_KEY_DATA: '-----BEGIN PRIVATE KEY-----',
+      TEMPORAL_TLS_CLIENT_KEY_PATH: '/secrets/client.key',
+      TEMPORAL_GRPC_META_AUTHORIZATION: 'Bearer x',
+      TEMPORAL_ADDRESS: 'cluster:7233',
+      DEPLOY_PRIVATE_KEY: 'k',
     });
     expect(env).toEqual({ PATH: '/usr/bin', HOME: '/home/x', NODE_OPTIONS: '--max-old-space-size=512', KEYBOARD_LAYOUT: 'us' });
   });
