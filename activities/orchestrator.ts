@@ -1,11 +1,17 @@
 /**
- * Activities of the orchestrator worker (queue `baton`): choosing an agent for a stage from the
- * deployment's agents, and delivering escalation notices.
+ * Activities of the orchestrator worker (queue `baton`): choosing an agent for a stage from what Temporal
+ * knows of the fleet (activities/fleet/registry.ts), telling whether an agent still has a live worker, and
+ * delivering escalation notices.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import type { AgentStage } from '../workflows/spec';
 import type { EscalationNotice } from '../workflows/notifications';
+import type { AgentDescriptor, AgentLiveness, ChosenAgent } from '../workflows/fleet';
 import type { AgentConfig } from './agents/config';
+import { descriptorOf } from './fleet/membership';
+import { describeAgentRecord, livenessOf, readFleet } from './fleet/registry';
+import { route } from './fleet/routing';
 
 export interface ChooseAgentRequest {
   stage: AgentStage;
@@ -19,6 +25,12 @@ export interface ChooseAgentRequest {
 }
 
 export interface OrchestratorDeps {
+  /** Reads the fleet: agent records, worker heartbeats, queue backlogs, running tasks. */
+  client: Client;
+  namespace: string;
+  /** The orchestrator's queue: agent queues and record ids derive from it. */
+  baseQueue: string;
+  /** Agents of this process's agents file: known (offline) before their workers join. */
   agents: readonly AgentConfig[];
   /** Webhook that receives escalation notices (JSON POST with a Slack-compatible `text`). */
   webhookUrl?: string;
@@ -33,39 +45,40 @@ export function noticeText(notice: EscalationNotice): string {
 }
 
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
-  const dispatched = new Map<string, number>();
   const fetchImpl = deps.fetchImpl ?? fetch;
+  const fleetOptions = { client: deps.client, namespace: deps.namespace, baseQueue: deps.baseQueue };
+  const declared: AgentDescriptor[] = deps.agents.map(descriptorOf);
 
   return {
-    /** Picks the agent for a stage: the pinned one, else the least-used agent with the stage's role and capabilities. */
-    async chooseAgent(request: ChooseAgentRequest): Promise<{ agent: string }> {
+    /**
+     * Picks the agent for a stage. A pinned agent must be known (its record, or this process's agents file).
+     * Otherwise the least loaded agent with the role and every capability, live ones first, from what Temporal
+     * shows now (records, worker heartbeats, backlogs, running tasks): every orchestrator worker picks alike.
+     */
+    async chooseAgent(request: ChooseAgentRequest): Promise<ChosenAgent> {
       if (request.pinned) {
-        const pinned = deps.agents.find((agent) => agent.name === request.pinned);
-        if (!pinned) {
-          throw ApplicationFailure.nonRetryable(`no agent named "${request.pinned}" in this deployment`, 'NoAgentAvailable');
+        const record = await describeAgentRecord(deps.client, deps.baseQueue, request.pinned);
+        const descriptor = record?.descriptor ?? declared.find((agent) => agent.name === request.pinned);
+        if (!descriptor) {
+          throw ApplicationFailure.nonRetryable(`no agent named "${request.pinned}" is registered (start it with baton agent, or declare it in the agents file)`, 'NoAgentAvailable');
         }
-        return { agent: pinned.name };
+        return { agent: descriptor.name, kind: descriptor.kind };
       }
-      const forbid = request.forbid ?? [];
-      const able = deps.agents.filter(
-        (agent) =>
-          agent.roles.includes(request.stage) &&
-          !forbid.includes(agent.name) &&
-          request.capabilities.every((capability) => agent.capabilities.includes(capability)),
-      );
-      const preferred = able.filter((agent) => !request.exclude.includes(agent.name));
-      const candidates = preferred.length > 0 ? preferred : able;
-      if (candidates.length === 0) {
+      const fleet = await readFleet({ ...fleetOptions, declared });
+      const chosen = route(fleet.agents, request);
+      if (!chosen) {
+        const forbid = request.forbid ?? [];
         const needs = request.capabilities.length ? ` with capabilities [${request.capabilities.join(', ')}]` : '';
         const others = forbid.length ? ` other than ${forbid.join(', ')}` : '';
         const why = forbid.length ? ' (an agent never reviews its own change)' : '';
         throw ApplicationFailure.nonRetryable(`no agent${others} has the role "${request.stage}"${needs}${why}`, 'NoAgentAvailable');
       }
-      const chosen = candidates.reduce((best, agent) =>
-        (dispatched.get(agent.name) ?? 0) < (dispatched.get(best.name) ?? 0) ? agent : best,
-      );
-      dispatched.set(chosen.name, (dispatched.get(chosen.name) ?? 0) + 1);
-      return { agent: chosen.name };
+      return { agent: chosen.descriptor.name, kind: chosen.descriptor.kind };
+    },
+
+    /** Whether an agent still has a live worker (asked after one of its attempts was lost). */
+    async checkAgent(request: { agent: string }): Promise<AgentLiveness> {
+      return livenessOf(fleetOptions, request.agent);
     },
 
     /** Delivers one escalation notice: a log line, then the webhook if one is configured (retried until it answers 2xx). */

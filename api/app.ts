@@ -11,15 +11,23 @@ import {
   type ZodTypeProvider,
 } from '@fastify/type-provider-zod';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { ApiTokens } from './auth';
+import { registerAuth } from './auth-hook';
 import { registerErrorHandler } from './errors';
+import { agentRoutes } from './routes/agents';
 import { healthRoutes } from './routes/health';
 import { signalRoutes } from './routes/signals';
 import { taskRoutes } from './routes/tasks';
+import { mcpRoutes } from './routes/mcp';
+import { workRoutes } from './routes/work';
 import { TaskClient, type TaskClientOptions } from './task-client';
+import { WorkItems } from './work-items';
 
 declare module 'fastify' {
   interface FastifyInstance {
     tasks: TaskClient;
+    /** Claimed work of agents that run no worker (REST `/agents/:name/claim`, `/work/:token/*`, MCP). */
+    workItems: WorkItems;
   }
 }
 
@@ -27,14 +35,19 @@ export interface BuildAppOptions extends TaskClientOptions {
   logger?: FastifyServerOptions['logger'];
   /** Called once per started task (e.g. `baton dev` prints its Web UI link). */
   onTaskStarted?: (task: { taskId: string; ui: string | null }) => void;
+  /** API tokens with roles (api/auth.ts); null or absent: no auth. */
+  auth?: ApiTokens | null;
 }
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? false }).withTypeProvider<ZodTypeProvider>();
+  // A work token travels in the path (`/work/:token/complete`): longer than Fastify's default 100 characters.
+  const app = Fastify({ logger: options.logger ?? false, routerOptions: { maxParamLength: 4096 } }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorate('tasks', new TaskClient(options));
+  app.decorate('workItems', new WorkItems({ client: options.client, taskQueue: options.taskQueue, callTimeoutMs: options.callTimeoutMs }));
   registerErrorHandler(app);
+  registerAuth(app, options.auth ?? null);
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -51,5 +64,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(healthRoutes);
   await app.register(taskRoutes, { onTaskStarted: options.onTaskStarted });
   await app.register(signalRoutes);
+  await app.register(agentRoutes);
+  await app.register(workRoutes);
+  await app.register(mcpRoutes);
   return app;
 }

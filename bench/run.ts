@@ -17,6 +17,7 @@ import { TaskClient } from '../api/task-client';
 import { startDevServer } from '../temporal/dev-server';
 import { agentPids, processGone } from '../tests/helpers/processes';
 import { createAgentWorkers } from '../worker/agent-worker';
+import { createDependencyWorker } from '../worker/dependency-worker';
 import { createOrchestratorWorker } from '../worker/orchestrator-worker';
 import type { AgentRunInput } from '../workflows/agent-protocol';
 import { DEFAULT_POLICY, type TaskSpec } from '../workflows/spec';
@@ -93,12 +94,13 @@ async function main() {
   const tasks = new TaskClient({ client, taskQueue, defaults: DEFAULT_POLICY });
   const home = join(server.address.replace(/[:.]/g, '-'));
   const workers: Worker[] = [
-    await createOrchestratorWorker({ connection: native, namespace: 'default', taskQueue, agents, workflowBundle: bundle }),
+    await createOrchestratorWorker({ connection: native, client, namespace: 'default', taskQueue, agents, workflowBundle: bundle }),
+    await createDependencyWorker({ connection: native, client, namespace: 'default', taskQueue }),
     ...(
       await Promise.all(
         agents.map((a) => createAgentWorkers({ connection: native, client, namespace: 'default', taskQueue, agent: a, home: join('/tmp', `baton-bench-${home}`) })),
       )
-    ).flat(),
+    ).flatMap((created) => created.workers),
   ];
   const running = workers.map((w) => w.run());
 
@@ -139,7 +141,7 @@ async function main() {
     const escalated = await Promise.all(
       Array.from({ length: ESCALATIONS }, async () => {
         const id = `bench-idle-${randomUUID().slice(0, 8)}`;
-        await tasks.start({ id, title: 'idle', goal: 'idle', acceptanceCriteria: ['x'], agents: { implement: 'quiet' }, policy: { idleTimeout: idleMs, stallTimeout: '1h' } });
+        await tasks.start({ id, title: 'idle', goal: 'idle', acceptanceCriteria: ['x'], allowDuplicate: true, agents: { implement: 'quiet' }, policy: { idleTimeout: idleMs, stallTimeout: '1h' } });
         return waitFor('an idle escalation', async () => {
           const state = await tasks.state(id);
           return state.escalation ? { id, state } : undefined;
@@ -179,7 +181,7 @@ async function main() {
 
     // --- kill-all: many running agents at once ---
     const ids = Array.from({ length: KILL_ALL }, () => `bench-all-${randomUUID().slice(0, 8)}`);
-    await Promise.all(ids.map((id) => tasks.start({ id, title: 'kill-all', goal: 'kill', acceptanceCriteria: ['x'], agents: { implement: 'quiet' } })));
+    await Promise.all(ids.map((id) => tasks.start({ id, title: 'kill-all', goal: 'kill', acceptanceCriteria: ['x'], allowDuplicate: true, agents: { implement: 'quiet' } })));
     const allPids = await waitFor(
       `${KILL_ALL} agent processes`,
       () => {

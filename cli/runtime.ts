@@ -3,9 +3,13 @@ import { Client, Connection } from '@temporalio/client';
 import { WORKER_HEARTBEAT_INTERVAL_MS } from '../workflows/fleet';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { loadAgentsFile, type AgentConfig } from '../activities/agents/config';
+import type { Membership } from '../activities/fleet/membership';
 import { buildApp } from '../api/app';
+import { isLoopbackHost } from '../api/auth';
 import { createAgentWorkers } from '../worker/agent-worker';
+import { createDependencyWorker } from '../worker/dependency-worker';
 import { createOrchestratorWorker } from '../worker/orchestrator-worker';
+import { checkNamespace } from '../temporal/search-attributes';
 import type { Settings } from './settings';
 
 export function say(line: string): void {
@@ -52,18 +56,41 @@ export async function connect(settings: Settings, address?: string): Promise<Con
   };
 }
 
+/**
+ * On a server Baton did not start: the namespace must exist, and Baton's search attributes are registered
+ * where missing (without them every start and list of a task fails). `baton setup` does the same, and can
+ * create the namespace.
+ */
+export async function checkServer(settings: Settings, connections: Connections): Promise<void> {
+  await checkNamespace(connections.client.connection, settings.namespace, say);
+}
+
 export function loadAgents(file: string): AgentConfig[] {
   return loadAgentsFile(file).agents;
 }
 
-/** Runs workers until one fails or `stop()` is called. */
-export function runWorkers(workers: Worker[]) {
+/** The workers a process runs, and the fleet memberships of its agents (left after the workers stop). */
+export interface Deployment {
+  workers: Worker[];
+  memberships: Membership[];
+}
+
+/**
+ * Runs workers until one fails or `stop()` is called; `stop()` then takes the agents out of the fleet. A
+ * process with only claim agents runs no worker and holds their memberships until stopped.
+ */
+export function runWorkers(deployment: Deployment) {
+  const { workers, memberships } = deployment;
   const running = workers.map((worker) => worker.run());
+  let stopped!: () => void;
+  const untilStopped = new Promise<void>((resolve) => (stopped = resolve));
   return {
-    done: Promise.all(running).then(() => undefined),
+    done: running.length > 0 ? Promise.all(running).then(() => undefined) : untilStopped,
     async stop() {
       for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
       await Promise.allSettled(running);
+      await Promise.all(memberships.map((membership) => membership.leave()));
+      stopped();
     },
   };
 }
@@ -73,22 +100,34 @@ export async function createWorkers(
   connections: Connections,
   agents: AgentConfig[],
   parts: { orchestrator: boolean; agentNames: string[] },
-): Promise<Worker[]> {
+): Promise<Deployment> {
   const common = { connection: connections.native, namespace: settings.namespace, taskQueue: settings.taskQueue };
   const workers: Worker[] = [];
+  const memberships: Membership[] = [];
   if (parts.orchestrator) {
-    workers.push(await createOrchestratorWorker({ ...common, agents, webhookUrl: settings.webhookUrl }));
+    workers.push(await createOrchestratorWorker({ ...common, client: connections.client, agents, webhookUrl: settings.webhookUrl }));
+    // The dependency waits of the orchestrator's tasks (spec.dependsOn) run beside it.
+    workers.push(await createDependencyWorker({ ...common, client: connections.client }));
   }
   for (const name of parts.agentNames) {
     const agent = agents.find((candidate) => candidate.name === name);
     if (!agent) throw new Error(`no agent named "${name}" (known: ${agents.map((a) => a.name).join(', ')})`);
-    workers.push(...(await createAgentWorkers({ ...common, client: connections.client, agent, home: settings.home })));
+    const created = await createAgentWorkers({ ...common, client: connections.client, agent, home: settings.home });
+    workers.push(...created.workers);
+    memberships.push(created.membership);
   }
-  return workers;
+  return { workers, memberships };
 }
 
 export async function startApi(settings: Settings, connections: Connections, uiUrl: string | undefined) {
+  if (!settings.auth && !isLoopbackHost(settings.apiHost)) {
+    throw new Error(
+      `BATON_API_HOST=${settings.apiHost} would open the API beyond this machine without auth: set BATON_API_TOKENS ` +
+        '(name:role:token,...) or BATON_AUTH_FILE first, or bind to 127.0.0.1',
+    );
+  }
   const app = await buildApp({
+    auth: settings.auth,
     client: connections.client,
     taskQueue: settings.taskQueue,
     defaults: settings.defaults,

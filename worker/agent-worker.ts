@@ -5,12 +5,15 @@
  * worker does the git and gate work of the agent's tasks (worktrees, gates, delivery) on a queue of its own,
  * so a gate never waits for an agent slot. Both run on any machine that reaches Temporal (`baton agent`).
  */
+import { CancelledFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createCommandAgentActivities } from '../activities/agents/command-agent';
 import { createPresetAgentActivities } from '../activities/agents/preset-agent';
 import type { AgentConfig } from '../activities/agents/config';
+import { joinFleet, workerIdentity, type Membership } from '../activities/fleet/membership';
 import { createWorkspaceActivities } from '../activities/git/workspace';
+import type { AgentRunInput, AgentRunResult } from '../workflows/agent-protocol';
 import { ledgerDir, sweepOrphans } from '../activities/process-ledger';
 import { agentTaskQueue, agentWorkspaceQueue } from '../workflows/task-queues';
 
@@ -31,25 +34,62 @@ export interface AgentWorkerOptions {
   home: string;
 }
 
-/** The agent worker and its workspace worker. */
-export async function createAgentWorkers(options: AgentWorkerOptions): Promise<Worker[]> {
+/** An agent's workers in this process, and its membership of the fleet (leave it after the workers stop). */
+export interface AgentWorkers {
+  /** The agent worker and its workspace worker; none for a `claim: true` agent (it claims its work over REST or MCP). */
+  workers: Worker[];
+  membership: Membership;
+}
+
+/** Times each stage the agent runs and tells the agent's record how it ended (a cancelled one is not a finish). */
+function withStageStats(activities: { runAgent(input: AgentRunInput): Promise<AgentRunResult> }, membership: () => Membership | undefined) {
+  return {
+    ...activities,
+    async runAgent(input: AgentRunInput): Promise<AgentRunResult> {
+      const started = Date.now();
+      const finished = (ok: boolean) =>
+        membership()?.stageFinished({ taskId: input.context.taskId, stage: input.context.stage, ok, durationMs: Date.now() - started });
+      try {
+        const result = await activities.runAgent(input);
+        finished(true);
+        return result;
+      } catch (error) {
+        if (!(error instanceof CancelledFailure)) finished(false);
+        throw error;
+      }
+    },
+  };
+}
+
+/**
+ * Joins the agent to the fleet (its record workflow) and creates its agent worker and workspace worker
+ * (none for a claim agent). The caller runs the workers, and calls `membership.leave()` once they stopped.
+ */
+export async function createAgentWorkers(options: AgentWorkerOptions): Promise<AgentWorkers> {
   const { client, agent, connection, namespace, home } = options;
+  const identity = workerIdentity(agent.name);
+  if (agent.claim) {
+    return { workers: [], membership: await joinFleet({ client, namespace, baseQueue: options.taskQueue, agent, identity }) };
+  }
   // A worker killed on this home left its agents' process groups running: end them before taking new work.
   for (const group of sweepOrphans(ledgerDir(home))) {
     console.warn(`baton agent ${agent.name}: killed process group ${group.pgid} left by a worker that died (pid ${group.owner})`);
   }
-  const agentWorker = await Worker.create({
-    connection,
-    namespace,
-    taskQueue: agentTaskQueue(options.taskQueue, agent.name),
-    activities: (agent.preset ? createPresetAgentActivities : createCommandAgentActivities)({
+  const joined: { membership?: Membership } = {};
+  const driver = (agent.preset ? createPresetAgentActivities : createCommandAgentActivities)({
       agent,
       home,
       signalWorkflow: async (workflowId, signal, payload) => {
         await client.workflow.getHandle(workflowId).signal(signal, payload);
       },
       heartbeatEveryMs: AGENT_HEARTBEAT_EVERY_MS,
-    }),
+    });
+  const agentWorker = await Worker.create({
+    connection,
+    namespace,
+    identity,
+    taskQueue: agentTaskQueue(options.taskQueue, agent.name),
+    activities: withStageStats(driver, () => joined.membership),
     maxConcurrentActivityTaskExecutions: agent.maxConcurrent,
     // Cancellation reaches an activity with a heartbeat answer: heartbeat often so a kill lands within a second.
     maxHeartbeatThrottleInterval: AGENT_HEARTBEAT_EVERY_MS,
@@ -59,6 +99,7 @@ export async function createAgentWorkers(options: AgentWorkerOptions): Promise<W
   const workspaceWorker = await Worker.create({
     connection,
     namespace,
+    identity,
     taskQueue: agentWorkspaceQueue(options.taskQueue, agent.name),
     activities: createWorkspaceActivities({ home }),
     maxConcurrentActivityTaskExecutions: WORKSPACE_CONCURRENCY,
@@ -66,5 +107,7 @@ export async function createAgentWorkers(options: AgentWorkerOptions): Promise<W
     defaultHeartbeatThrottleInterval: AGENT_HEARTBEAT_EVERY_MS,
     shutdownGraceTime: '5s',
   });
-  return [agentWorker, workspaceWorker];
+  // Joined once the workers exist (a worker that cannot be created never shows in the fleet).
+  joined.membership = await joinFleet({ client, namespace, baseQueue: options.taskQueue, agent, identity });
+  return { workers: [agentWorker, workspaceWorker], membership: joined.membership };
 }

@@ -62,3 +62,46 @@ export const WORKER_STALE_AFTER_MS = 3_500;
 
 /** Task-queue priority keys (lower runs first): P0 before P1 before P2, with room between them. */
 export const PRIORITY_KEYS: Record<Priority, number> = { P0: 1, P1: 3, P2: 5 };
+
+/**
+ * Signals of an agent's record: a worker of the agent (or, for a claim agent, the process that registered
+ * it) joined or left. The record completes when a `workerLeft` leaves no joined worker.
+ */
+export const WORKER_JOINED_SIGNAL = 'workerJoined';
+export const WORKER_LEFT_SIGNAL = 'workerLeft';
+export interface WorkerJoined {
+  identity: string;
+  descriptor: AgentDescriptor;
+}
+export interface WorkerLeft {
+  identity: string;
+  /**
+   * The other workers of the agent the leaving one saw alive (ListWorkers), when it could tell: the record
+   * forgets joined workers not listed (killed ones never say goodbye), so the last graceful stop ends it.
+   */
+  live?: string[];
+}
+
+/** Query of an agent's record: its descriptor, joined workers and stats. */
+export const AGENT_RECORD_QUERY = 'describe';
+
+/** Stages an agent finished (completed or failed), and their mean duration over the last 100; null before the first. */
+export interface AgentStats {
+  completed: number;
+  failed: number;
+  meanStageMs: number | null;
+}
+
+/** The memo of a record: the descriptor, and the stats (kept there so the registry reads them from visibility). */
+export interface AgentRecordMemo {
+  agent: AgentDescriptor;
+  stats?: AgentStats;
+}
+
+/** What the `describe` query answers. */
+export interface AgentRecordDescription {
+  agent: AgentDescriptor;
+  /** Identities of the workers that joined and have not left (a killed worker stays until a leaver prunes it). */
+  joined: string[];
+  stats: AgentStats;
+}

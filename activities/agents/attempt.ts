@@ -10,7 +10,6 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import {
-  OUTCOMES_BY_STAGE,
   type AgentContext,
   type AgentReport,
   type AgentRunInput,
@@ -18,10 +17,12 @@ import {
 } from '../../workflows/agent-protocol';
 import { AGENT_STAGES, TASK_ID_PATTERN } from '../../workflows/spec';
 import { createSecretScanner, type SecretScanner } from '../git/secret-scan';
+import { withoutTemporalSettings } from '../environment';
 import { throwIfCancelled } from '../process';
 import { ledgerDir } from '../process-ledger';
 import type { AgentConfig } from './config';
-import { prepareStage, redactReport } from './stage-workspace';
+import { checkReport } from './report';
+import { prepareStage } from './stage-workspace';
 
 /** Failure types the agent drivers throw (`ApplicationFailure.type`). */
 export const AGENT_FAILURE_TYPES = {
@@ -162,7 +163,8 @@ export async function runAttempt(deps: AgentDriverDeps, input: AgentRunInput, dr
     resultFile,
     logFile,
     env: {
-      ...process.env,
+      // An agent never needs Temporal: the worker's client settings (API key, TLS keys) stay with the worker.
+      ...withoutTemporalSettings(process.env),
       ...expandEnv(agent.env, process.env),
       BATON_TASK_ID: context.taskId,
       BATON_STAGE: context.stage,
@@ -212,15 +214,9 @@ export async function runAttempt(deps: AgentDriverDeps, input: AgentRunInput, dr
   throwIfCancelled(ctx.cancellationSignal);
 
   const details = { agent: agent.name, exitCode: end.exitCode, logFile };
-  const normalised = redactReport(normaliseReport(context.stage, end.report), scanner);
-  const allowed = OUTCOMES_BY_STAGE[context.stage];
-  if (!allowed.includes(normalised.outcome)) {
-    throw ApplicationFailure.nonRetryable(
-      `agent ${agent.name} answered "${normalised.outcome}", which is not an outcome of the ${context.stage} stage (expected one of ${allowed.join(', ')})`,
-      AGENT_FAILURE_TYPES.invalidResult,
-      details,
-    );
-  }
+  const checked = checkReport(context.stage, end.report, scanner);
+  if (!checked.ok) throw ApplicationFailure.nonRetryable(`agent ${agent.name} answered ${checked.problem}`, AGENT_FAILURE_TYPES.invalidResult, details);
+  const normalised = checked.report;
   if (normalised.outcome === 'failed') {
     throw ApplicationFailure.retryable(normalised.summary ?? `agent ${agent.name} reported failure`, AGENT_FAILURE_TYPES.failed, details);
   }
@@ -256,11 +252,6 @@ function checkInput(agent: AgentConfig, input: AgentRunInput): void {
 
 function validInterval(ms: number): number {
   return Number.isFinite(ms) && ms >= 0 ? ms : 60_000;
-}
-
-/** A define agent may say `approved` (of its own definition); the workflow only knows `completed` there. */
-function normaliseReport(stage: AgentRunInput['context']['stage'], report: AgentReport): AgentReport {
-  return stage === 'define' && report.outcome === 'approved' ? { ...report, outcome: 'completed' } : report;
 }
 
 /** A line quoted in a message, cut to a readable length. */

@@ -79,23 +79,6 @@ function commitMessage(context: AgentContext, agentName: string, report: AgentRe
   return `${subject}${body}\n\nBaton-Task: ${context.taskId}\nBaton-Round: ${context.round}\nBaton-Agent: ${agentName}\n`;
 }
 
-/** Redacts every free text of a report: it goes into the workflow history, the commit and notices. */
-export function redactReport(report: AgentReport, scanner: SecretScanner): AgentReport {
-  return {
-    ...report,
-    ...(report.summary !== undefined ? { summary: scanner.redact(report.summary) } : {}),
-    ...(report.feedback !== undefined ? { feedback: scanner.redact(report.feedback) } : {}),
-    ...(report.definition
-      ? {
-          definition: {
-            goal: scanner.redact(report.definition.goal),
-            acceptanceCriteria: report.definition.acceptanceCriteria.map((criterion) => scanner.redact(criterion)),
-          },
-        }
-      : {}),
-  };
-}
-
 async function legacyWorkdir(home: string, input: AgentRunInput): Promise<string> {
   const repoPath = input.context.task.repo?.path;
   if (repoPath === undefined) {

@@ -12,7 +12,9 @@ import { inject } from 'vitest';
 import { loadAgentsFile, type AgentConfig } from '../../activities/agents/config';
 import { TaskClient } from '../../api/task-client';
 import { WORKER_HEARTBEAT_INTERVAL_MS } from '../../workflows/fleet';
+import type { Membership } from '../../activities/fleet/membership';
 import { createAgentWorkers } from '../../worker/agent-worker';
+import { createDependencyWorker } from '../../worker/dependency-worker';
 import { createOrchestratorWorker } from '../../worker/orchestrator-worker';
 import { DEFAULT_POLICY, type AgentStage, type PolicyDefaults } from '../../workflows/spec';
 import type { TaskState } from '../../workflows/state';
@@ -131,6 +133,7 @@ export interface TestStack {
 
 interface Running {
   workers: Worker[];
+  membership?: Membership;
   done: Promise<unknown>;
 }
 
@@ -148,8 +151,8 @@ export async function startStack(options: StackOptions): Promise<TestStack> {
   const running = new Map<string, Running>();
   const agents = new Map([...options.agents, ...(options.remoteAgents ?? [])].map((agent) => [agent.name, agent]));
 
-  const launch = (key: string, workers: Worker[]) => {
-    running.set(key, { workers, done: Promise.all(workers.map((worker) => worker.run())) });
+  const launch = (key: string, workers: Worker[], membership?: Membership) => {
+    running.set(key, { workers, membership, done: Promise.all(workers.map((worker) => worker.run())) });
   };
   const halt = async (key: string) => {
     const entry = running.get(key);
@@ -157,26 +160,33 @@ export async function startStack(options: StackOptions): Promise<TestStack> {
     running.delete(key);
     for (const worker of entry.workers) worker.shutdown();
     await entry.done;
+    // As a stopped `baton agent` does: the agent leaves the fleet.
+    await entry.membership?.leave();
   };
   const startAgent = async (agent: AgentConfig, agentHome = options.homes?.[agent.name] ?? home) => {
     agents.set(agent.name, agent);
-    launch(`agent:${agent.name}`, await createAgentWorkers({ connection: nativeConnection, client, namespace, taskQueue, agent, home: agentHome }));
+    const created = await createAgentWorkers({ connection: nativeConnection, client, namespace, taskQueue, agent, home: agentHome });
+    launch(`agent:${agent.name}`, created.workers, created.membership);
   };
   const startOrchestrator = async () => {
     launch('orchestrator', [
       await createOrchestratorWorker({
         connection: nativeConnection,
+        client,
         namespace,
         taskQueue,
         agents: [...agents.values()],
         webhookUrl: options.webhookUrl,
         workflowBundle: { codePath: bundlePath },
       }),
+      await createDependencyWorker({ connection: nativeConnection, client, namespace, taskQueue }),
     ]);
   };
 
   await startOrchestrator();
   for (const agent of options.agents) await startAgent(agent);
+  // Claim agents run no worker here either: the stack declares them, as `baton dev` does for its agents file.
+  for (const agent of options.remoteAgents ?? []) if (agent.claim) await startAgent(agent);
 
   return {
     client,

@@ -69,6 +69,7 @@ async function startClockStack(launcher: string): Promise<ClockStack> {
   const coder = fixtureAgent('coder', ['implement'], 'quiet.mjs');
   const worker: Worker = await createOrchestratorWorker({
     connection: env.nativeConnection,
+    client: env.client,
     namespace: 'default',
     taskQueue,
     agents: [coder],
@@ -91,6 +92,8 @@ async function startClockStack(launcher: string): Promise<ClockStack> {
         goal: 'exercise the default clocks',
         acceptanceCriteria: ['escalates on time'],
         agents: { implement: 'coder' },
+        // The time-skipping server has no visibility listing, which the duplicate check queries.
+        allowDuplicate: true,
       });
       const handle = env.client.workflow.getHandle(workflowIdForTask(taskId));
       const deadline = Date.now() + 30_000;

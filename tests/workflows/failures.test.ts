@@ -56,7 +56,7 @@ describe('agent failures', () => {
       agents: { define: 'ghost', implement: 'coder', review: 'reviewer' },
     });
     let state = await stack.waitFor(taskId, (s) => s.status === 'escalated');
-    expect(state.escalation?.detail).toBe('no agent named "ghost" in this deployment');
+    expect(state.escalation?.detail).toBe('no agent named "ghost" is registered (start it with baton agent, or declare it in the agents file)');
     await stack.tasks.signal(taskId, 'approve', { by: 'frank' });
     state = await stack.waitFor(taskId, (s) => s.status === 'completed');
     // Approving the define escalation takes the spec as its own definition.
