@@ -12,6 +12,12 @@ export const ValidationErrorSchema = z.object({
   issues: z.array(z.object({ path: z.string(), message: z.string() })),
 });
 
+/** 409 on `POST /tasks`: the id is taken, or (v2) an open task has the same title and goal. */
+export const TaskConflictSchema = z.union([
+  z.object({ error: z.literal('TaskAlreadyExists'), taskId: z.string() }),
+  z.object({ error: z.literal('DuplicateTask'), taskId: z.string(), workflowId: z.string(), message: z.string() }),
+]);
+
 export const StartedTaskSchema = z.object({
   taskId: z.string(),
   workflowId: z.string(),

@@ -12,7 +12,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { SIGNAL_PAYLOADS, stateQuery, type SignalName } from '../workflows/messages';
-import { BatonAgent, BatonCostUsd, BatonGates, BatonPriority, BatonStage, BatonStatus } from '../workflows/search-attributes';
+import { BatonAgent, BatonCostUsd, BatonFingerprint, BatonGates, BatonPriority, BatonStage, BatonStatus } from '../workflows/search-attributes';
 import {
   DEFAULT_POLICY,
   TaskSpecSchema,
@@ -22,6 +22,7 @@ import {
 } from '../workflows/spec';
 import type { TaskState } from '../workflows/state';
 import type { taskWorkflow } from '../workflows/task-workflow';
+import { TaskAdmission } from './task-admission';
 
 export class TaskNotFoundError extends Error {
   constructor(readonly taskId: string) {
@@ -53,7 +54,8 @@ export class TemporalUnavailableError extends Error {
 
 const UNAVAILABLE_GRPC_CODES = new Set([4 /* DEADLINE_EXCEEDED */, 14 /* UNAVAILABLE */]);
 
-function isUnavailable(error: unknown): boolean {
+/** Temporal did not answer (unreachable, or out of time): the API answers 503. */
+export function isUnavailable(error: unknown): boolean {
   for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
     if (isGrpcServiceError(e) && UNAVAILABLE_GRPC_CODES.has(e.code)) return true;
   }
@@ -124,6 +126,8 @@ export class TaskClient {
   readonly defaults: PolicyDefaults;
   readonly uiUrl: string | null;
   private readonly callTimeoutMs: number;
+  /** v2: dependency and duplicate checks before a start (api/task-admission.ts). */
+  private readonly admission: TaskAdmission;
 
   constructor(options: TaskClientOptions) {
     this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
@@ -131,6 +135,7 @@ export class TaskClient {
     this.taskQueue = options.taskQueue;
     this.defaults = options.defaults ?? DEFAULT_POLICY;
     this.uiUrl = options.uiUrl ?? null;
+    this.admission = new TaskAdmission({ client: this.client, call: (fn) => this.call(fn), deploymentQuery: () => this.visibilityQuery() });
   }
 
   /** Runs one call to Temporal with a deadline, turning "cannot reach Temporal" into one error. */
@@ -151,11 +156,16 @@ export class TaskClient {
     return `${this.uiUrl}/namespaces/${ns}/workflows/${encodeURIComponent(workflowId)}${run}/history`;
   }
 
-  /** Validates a spec (throws a ZodError) and starts its workflow; a task id names one task, ever. */
+  /**
+   * Validates a spec (throws a ZodError) and starts its workflow; a task id names one task, ever. v2: its
+   * dependencies must exist and close no cycle (ZodError), and an open task with the same title and goal
+   * refuses it unless `allowDuplicate` (DuplicateTaskError).
+   */
   async start(input: unknown): Promise<StartedTask> {
     const parsed = TaskSpecSchema.parse(input);
     const spec: TaskSpec = { ...parsed, id: parsed.id ?? generateTaskId() };
     const workflowId = workflowIdForTask(spec.id);
+    const admitted = await this.admission.admit(spec, parsed.id !== undefined);
     try {
       const handle = await this.call(() => this.client.workflow.start<typeof taskWorkflow>('taskWorkflow', {
         workflowId,
@@ -165,8 +175,9 @@ export class TaskClient {
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         staticSummary: spec.title,
         staticDetails: spec.goal,
-        memo: { title: spec.title },
+        memo: { title: spec.title, ...admitted.memo },
         typedSearchAttributes: [
+          { key: BatonFingerprint, value: admitted.fingerprint },
           { key: BatonStage, value: 'define' },
           { key: BatonStatus, value: 'queued' },
           { key: BatonPriority, value: spec.priority },
@@ -174,6 +185,7 @@ export class TaskClient {
           ...(spec.policy.gates ? [{ key: BatonGates, value: spec.policy.gates }] : []),
         ],
       }));
+      admitted.started(spec.id, workflowId);
       return {
         taskId: spec.id,
         workflowId,
@@ -183,6 +195,8 @@ export class TaskClient {
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) throw new TaskAlreadyExistsError(spec.id);
       throw error;
+    } finally {
+      admitted.release();
     }
   }
 

@@ -11,5 +11,11 @@ export const BatonCostUsd = defineSearchAttributeKey('BatonCostUsd', SearchAttri
 /** v2: the gate profile a task with a repository runs (`strict`, `standard`, `minimal`), or `skip`. */
 export const BatonGates = defineSearchAttributeKey('BatonGates', SearchAttributeType.KEYWORD);
 
+/**
+ * v2: a hash of the task's normalised title and goal, set at start (api/task-admission.ts): a new task that
+ * matches an open one is refused as a duplicate unless its spec says `allowDuplicate`.
+ */
+export const BatonFingerprint = defineSearchAttributeKey('BatonFingerprint', SearchAttributeType.KEYWORD);
+
 /** Every search attribute Baton upserts: registered on the dev server at start (and on a cluster by setup). */
-export const BATON_SEARCH_ATTRIBUTES = [BatonStage, BatonStatus, BatonPriority, BatonAgent, BatonCostUsd, BatonGates];
+export const BATON_SEARCH_ATTRIBUTES = [BatonStage, BatonStatus, BatonPriority, BatonAgent, BatonCostUsd, BatonGates, BatonFingerprint];

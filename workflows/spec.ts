@@ -109,8 +109,17 @@ export const TaskSpecSchema = z
     policy: PolicySchema.default({}),
     repo: RepoSchema.optional(),
     context: z.record(z.string(), z.unknown()).optional(),
+    /** v2: start even when an open task has the same title and goal (otherwise 409 `DuplicateTask`). */
+    allowDuplicate: z.boolean().optional(),
   })
   .strict()
+  .superRefine((spec, ctx) => {
+    // v2: a task never waits for itself, and names each dependency once.
+    spec.dependsOn.forEach((taskId, index) => {
+      if (taskId === spec.id) ctx.addIssue({ code: 'custom', path: ['dependsOn', index], message: `a task cannot depend on itself (${taskId})` });
+      else if (spec.dependsOn.indexOf(taskId) !== index) ctx.addIssue({ code: 'custom', path: ['dependsOn', index], message: `${taskId} is listed twice` });
+    });
+  })
   .refine((spec) => !spec.agents.implement || spec.agents.implement !== spec.agents.review, {
     message: 'agents.review must differ from agents.implement: a change is never reviewed by the agent that made it',
     path: ['agents', 'review'],

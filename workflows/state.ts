@@ -5,6 +5,7 @@
 import type { Definition, FeedbackEntry, NoteEntry, StageResult, Usage } from './agent-protocol';
 import type { AgentStage, EffectivePolicy, PolicyDefaults, Priority, Stage, TaskSpec } from './spec';
 import type { BranchState, GateRun, RepoConfig } from './workspace';
+import type { DependencyEntry } from './dependencies';
 
 export const TASK_STATUSES = [
   'queued',
@@ -71,7 +72,11 @@ export type TimelineType =
   /** v2 fleet: a stage moved to another agent because its agent had no live worker left. */
   | 'failover'
   /** v2 fleet: work not yet started went back to the queue (a new priority). */
-  | 'requeued';
+  | 'requeued'
+  /** v2: the task waits for its dependencies (`spec.dependsOn`) before it starts. */
+  | 'waiting'
+  /** v2: a dependency ended (completed, or not), or the task started without it. */
+  | 'dependency';
 
 export interface TimelineEntry {
   at: string;
@@ -115,6 +120,8 @@ export interface TaskState {
    * after an approving review. `retry` runs the current step again; `approve` at an escalation passes it.
    */
   step: TaskStep;
+  /** v2: the tasks of `spec.dependsOn` and how each ended; absent for a task without dependencies. */
+  dependencies?: DependencyEntry[];
   spec: TaskSpec;
   createdAt: string;
   updatedAt: string;

@@ -5,6 +5,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { ChooseAgentRequest, OrchestratorActivities } from '../activities/orchestrator';
+import { awaitDependencies, DEPENDENCIES_PATCH, refusedWhileWaiting, type DependencyHost } from './dependencies';
 import { addUsage, ZERO_USAGE, type AgentRunInput, type AgentRunResult, type Definition } from './agent-protocol';
 import {
   conflictFeedback,
@@ -205,6 +206,10 @@ class TaskRun {
   private agentStarted = false;
   /** A new priority asks for the waiting agent work to go back to the queue. */
   private requeue = false;
+  /** Runs that honour `spec.dependsOn` (patch `task-dependencies`, decided once at the start of a run). */
+  private deps = false;
+  /** The task waits for its dependencies (workflows/dependencies.ts): status `waiting`, no stall or idle clock. */
+  private waiting = false;
 
   constructor(private readonly input: TaskWorkflowRunInput) {
     this.outbox = [...(input.pendingNotices ?? [])];
@@ -255,12 +260,15 @@ class TaskRun {
   async run(): Promise<TaskState> {
     this.v2 = wf.patched(CODING_TASKS_PATCH);
     this.fleet = this.v2 && wf.patched(FLEET_ROUTING_PATCH);
+    this.deps = this.v2 && wf.patched(DEPENDENCIES_PATCH);
     if (this.input.state) this.record('continued', `continued as new run ${wf.workflowInfo().runId}`);
     this.sync();
     this.deliverNotices().catch((error: unknown) => {
       if (!wf.isCancellation(error)) throw error;
     });
     try {
+      // A continued run carries a task that started long ago: only a first run waits for its dependencies.
+      if (this.deps && !this.input.state) await awaitDependencies(this.dependencyHost());
       while (this.state.stage !== 'done') {
         if (this.action?.kind === 'cancel') return await this.close('cancelled');
         await this.continueAsNewIfSuggested();
@@ -862,6 +870,8 @@ class TaskRun {
   /** Applies a valid signal; returns why it was refused, or nothing when it was taken. */
   private handle<N extends SignalName>(name: N, payload: SignalPayload<N>): string | undefined {
     const stage = this.state.stage;
+    const refused = this.waiting ? refusedWhileWaiting(name, this.state) : undefined;
+    if (refused) return refused;
     switch (name) {
       case 'approve': {
         const { by, comment } = payload as SignalPayload<'approve'>;
@@ -995,6 +1005,7 @@ class TaskRun {
       const at = Date.parse(escalation.lastNotifiedAt ?? escalation.since) + policy.reescalateAfterMs;
       return { kind: 'reminder', at, summary: `reminder · ${escalation.reason} unanswered for ${formatMs(policy.reescalateAfterMs)}` };
     }
+    if (this.waiting) return null;
     const stall = {
       kind: 'stall' as const,
       at: Date.parse(clocks.lastProgressAt) + policy.stallTimeoutMs,
@@ -1133,11 +1144,13 @@ class TaskRun {
         ? 'paused'
         : state.escalation
           ? 'escalated'
-          : this.agentRunning
-            ? 'running'
-            : state.results.length > 0 || state.stage !== 'define'
+          : this.waiting
+            ? 'waiting'
+            : this.agentRunning
               ? 'running'
-              : 'queued';
+              : state.results.length > 0 || state.stage !== 'define'
+                ? 'running'
+                : 'queued';
     }
     const gates = this.gatesLabel();
     const wanted: Record<string, string> = {
@@ -1172,6 +1185,29 @@ class TaskRun {
     const policy = this.state.policy.gates;
     if (policy) return policy;
     return this.state.repoConfig?.profile ?? null;
+  }
+
+  /** What the dependency wait (workflows/dependencies.ts) reads and drives of this run. */
+  private dependencyHost(): DependencyHost {
+    return {
+      state: this.state,
+      record: (type, detail) => this.record(type, detail),
+      escalate: (reason, detail) => this.escalate(reason, detail),
+      resolveEscalation: (by, how) => this.resolveEscalation(by, how),
+      markProgress: () => this.markProgress(),
+      sync: () => this.sync(),
+      waitUntil: (done) => this.waitUntil(done),
+      setWaiting: (waiting) => {
+        this.waiting = waiting;
+        // While waiting `approve` (start now) and `retry` (wait again) are taken as at a gate.
+        this.gate = waiting;
+        this.clockEpoch += 1;
+      },
+      action: () => this.action,
+      clearAction: () => {
+        this.action = null;
+      },
+    };
   }
 
   private async continueAsNewIfSuggested(): Promise<void> {

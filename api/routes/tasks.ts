@@ -2,7 +2,15 @@ import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import { z } from 'zod';
 import { SIGNAL_PAYLOADS } from '../../workflows/messages';
 import { TaskSpecSchema } from '../../workflows/spec';
-import { ErrorSchema, StartedTaskSchema, TaskParamsSchema, TaskStateSchema, TaskSummarySchema, ValidationErrorSchema } from '../schemas';
+import {
+  ErrorSchema,
+  StartedTaskSchema,
+  TaskConflictSchema,
+  TaskParamsSchema,
+  TaskStateSchema,
+  TaskSummarySchema,
+  ValidationErrorSchema,
+} from '../schemas';
 import { TaskFiltersSchema } from '../task-client';
 
 export interface TaskRoutesOptions {
@@ -20,7 +28,7 @@ export const taskRoutes: FastifyPluginAsyncZod<TaskRoutesOptions> = async (app, 
         response: {
           201: StartedTaskSchema,
           400: ValidationErrorSchema,
-          409: z.object({ error: z.literal('TaskAlreadyExists'), taskId: z.string() }),
+          409: TaskConflictSchema,
         },
       },
     },

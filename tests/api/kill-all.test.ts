@@ -20,7 +20,8 @@ describe('POST /tasks/kill-all', () => {
   });
 
   it('cancels every open task; one that fails to cancel is reported and does not stop the rest', async () => {
-    const ids = await Promise.all(Array.from({ length: 5 }, (_, i) => api.create(heldSpec(api.taskId(`T-kill-${i}`)))));
+    // Five different tasks (identical open ones would be refused as duplicates).
+    const ids = await Promise.all(Array.from({ length: 5 }, (_, i) => api.create(heldSpec(api.taskId(`T-kill-${i}`), `Stays in implement ${i}`))));
     await Promise.all(ids.map((id) => api.waitFor(id, (s) => s.assignee?.agent === 'quiet')));
     await api.listUntil('status=running', (tasks) => ids.every((id) => tasks.some((t) => t.taskId === id)));
 

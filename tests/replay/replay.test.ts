@@ -18,6 +18,8 @@ function historiesIn(dir: string) {
 const histories = historiesIn(HISTORIES_DIR);
 /** Captured before coding tasks (the `coding-tasks` patch): runs still open then must replay forever. */
 const v1Histories = historiesIn(join(HISTORIES_DIR, 'v1'));
+/** Captured before the fleet (the `fleet-routing` patch): coding tasks with Temporal's own activity retries. */
+const v2Histories = historiesIn(join(HISTORIES_DIR, 'v2'));
 
 describe('replay of committed histories', () => {
   it('has a committed history for every scenario', () => {
@@ -30,6 +32,10 @@ describe('replay of committed histories', () => {
 
   it.each(v1Histories)('today’s taskWorkflow replays $name from before coding tasks (unpatched)', async ({ name, history }) => {
     await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-v1-${name}`);
+  });
+
+  it.each(v2Histories)('today’s taskWorkflow replays $name from before the fleet (unpatched)', async ({ name, history }) => {
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-v2-${name}`);
   });
 
   it('a changed command sequence without patched() fails replay with a DeterminismViolationError', async () => {

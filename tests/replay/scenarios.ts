@@ -2,6 +2,9 @@
  * The runs whose histories are committed for replay: each drives a real task through one path of
  * `taskWorkflow` and returns its workflow id.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ANSWER_REPO_FILES, WRONG_THEN_RIGHT } from '../helpers/answer-repo';
 import { createBareRemote, createRepo } from '../helpers/git';
 import { DEMO_PINS, demoAgents, fixtureAgent, type TestStack } from '../helpers/stack';
@@ -15,7 +18,12 @@ export const SCENARIO_AGENTS = () => [
   fixtureAgent('broken', ['implement'], 'fail.mjs'),
   fixtureAgent('scripted-coder', ['implement'], 'scripted.mjs'),
   fixtureAgent('scripted-reviewer', ['review'], 'scripted.mjs'),
+  fixtureAgent('solo', ['implement'], 'held.mjs', { maxConcurrent: 1, env: { ORDER_FILE: join(SOLO_DIR, 'order'), HOLD_FILE } }),
 ];
+
+/** The `solo` agent works while this file exists (tests/fixtures/agents/held.mjs). */
+const SOLO_DIR = mkdtempSync(join(tmpdir(), 'baton-replay-solo-'));
+const HOLD_FILE = join(SOLO_DIR, 'hold');
 
 const scripted = { implement: 'scripted-coder', review: 'scripted-reviewer' };
 
@@ -86,6 +94,36 @@ export const SCENARIOS: Record<string, (stack: TestStack, taskId: string) => Pro
     });
     await stack.waitFor(taskId, (s) => s.escalation?.reason === 'budget');
     await stack.tasks.signal(taskId, 'setBudget', { by: 'erin', maxCostUsd: 1 });
+    await stack.waitFor(taskId, (s) => s.status === 'completed');
+  },
+
+  /** Queued behind a busy agent at P2, raised to P0 before it started: re-queued, then run and completed. */
+  async priority(stack, taskId) {
+    writeFileSync(HOLD_FILE, 'busy');
+    const blocker = `${taskId}-blocker`;
+    await stack.tasks.start({ id: blocker, title: 'priority blocker', ...defined, agents: { implement: 'solo', review: 'checker' } });
+    await stack.waitFor(blocker, (s) => s.assignee?.agent === 'solo');
+    await stack.tasks.start({ id: taskId, title: 'priority', ...defined, priority: 'P2', agents: { implement: 'solo', review: 'checker' } });
+    await stack.waitFor(taskId, (s) => s.assignee?.agent === 'solo');
+    await stack.tasks.signal(taskId, 'setPriority', { by: 'dana', priority: 'P0' });
+    await stack.waitFor(taskId, (s) => s.timeline.some((e) => e.type === 'requeued'));
+    rmSync(HOLD_FILE);
+    await stack.waitFor(taskId, (s) => s.status === 'completed');
+  },
+
+  /** Waits for two tasks (patch `task-dependencies`): one completes, one is cancelled (dependency-failed); approve starts it. */
+  async dependencies(stack, taskId) {
+    const done = `${taskId}-done`;
+    const dropped = `${taskId}-dropped`;
+    await stack.tasks.start({ id: done, title: 'dependency done', ...defined, agents: { implement: 'quiet', review: 'checker' } });
+    await stack.tasks.start({ id: dropped, title: 'dependency dropped', ...defined, agents: { implement: 'quiet', review: 'checker' } });
+    await stack.tasks.start({ id: taskId, title: 'dependent', ...defined, dependsOn: [done, dropped], agents: { implement: 'echo', review: 'checker' } });
+    await stack.waitFor(taskId, (s) => s.status === 'waiting');
+    await stack.tasks.signal(done, 'reassign', { by: 'gina', agent: 'echo' });
+    await stack.waitFor(taskId, (s) => s.dependencies?.[0]?.status === 'completed');
+    await stack.tasks.signal(dropped, 'cancel', { by: 'gina', reason: 'replay' });
+    await stack.waitFor(taskId, (s) => s.escalation?.reason === 'dependency-failed');
+    await stack.tasks.signal(taskId, 'approve', { by: 'gina' });
     await stack.waitFor(taskId, (s) => s.status === 'completed');
   },
 };
