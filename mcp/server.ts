@@ -1,8 +1,9 @@
 /**
- * `baton mcp`: Baton's Model Context Protocol server. It serves tool sets over a transport; today one tool
- * set, the agent tools an agent CLI uses during one stage (stdio, configured by the environment Baton's
- * presets set). The task tools for people and orchestrating agents (stdio and streamable HTTP) are meant to
- * be a second `ToolSet` beside it, chosen here.
+ * `baton mcp`: Baton's Model Context Protocol server. It serves tool sets over a transport: the agent tools an
+ * agent CLI uses during one stage (`baton mcp`, stdio, configured by the environment Baton's presets set), or
+ * the task tools for people and orchestrating agents (`mcp/task-tools.ts`: `baton mcp --tasks` on stdio, and
+ * the API's `/mcp` over streamable HTTP). The flag, not the environment, picks the task tools: a stage's
+ * `baton mcp` missing its environment fails loudly instead of offering other tools to the agent.
  *
  * stdout is the transport: anything else this process prints goes to stderr.
  */
@@ -35,7 +36,7 @@ export function createMcpServer(toolSets: readonly ToolSet[]): McpServer {
 export async function runMcpCommand(env: NodeJS.ProcessEnv, log: (line: string) => void = logToStderr): Promise<number | undefined> {
   const agent = agentToolsConfig(env);
   if ('problem' in agent) {
-    log(`baton mcp: ${agent.problem}`);
+    log(`baton mcp: ${agent.problem} (for the task tools, run \`baton mcp --tasks\`)`);
     return 2;
   }
   const toolSet = agentToolSet(agent.config);
