@@ -243,7 +243,8 @@ describe('command agent driver', { timeout: 15_000 }, () => {
       delete process.env.TEMPORAL_API_KEY;
       delete process.env.TEMPORAL_TLS_CLIENT_KEY_DATA;
     }
-    expect(Object.keys(JSON.parse(withKeys.summary ?? '').env).filter((key) => key.startsWith('TEMPORAL_'))).toEqual([]);
+    const dumped = JSON.parse(withKeys.summary ?? '') as { env: Record<string, string> };
+    expect(Object.keys(dumped.env).filter((key) => key.startsWith('TEMPORAL_'))).toEqual([]);
 
     const inRepo = await startAgent({ fixture: 'env-dump.mjs', task: { repo: { path: repo } } }).result;
     expect(JSON.parse(inRepo.summary ?? '')).toMatchObject({ cwd: repo, env: { BATON_WORKDIR: repo } });

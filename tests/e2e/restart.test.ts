@@ -21,19 +21,27 @@ describe('baton dev stopped and started again on the same database', () => {
       goal: 'durable clocks',
       acceptanceCriteria: ['the reminder still comes'],
       agents: { implement: 'echo', review: 'stubborn' },
-      policy: { maxReviewRounds: 1, reescalateAfter: '10s' },
+      policy: { maxReviewRounds: 1, reescalateAfter: '20s' },
     });
     const { taskId } = created.body;
     const escalated = await dev.waitForTask(taskId, (s) => s.escalation?.reason === 'review-rounds');
-    const deadline = Date.parse(escalated.escalation!.since) + 10_000;
+    const deadline = Date.parse(escalated.escalation!.since) + 20_000;
 
     // Everything goes down — API, workers and the Temporal server — and comes back on the same SQLite file.
+    // However long that takes on a slow machine, the reminder comes once, from the restarted stack: at its
+    // deadline if the restart was quicker, at once after the restart if not.
+    const stopping = Date.now();
     dev = await dev.restart();
-    expect(Date.now()).toBeLessThan(deadline);
-    const reminded: TaskState = await dev.waitForTask(taskId, (s) => s.timeline.some((e) => e.type === 'reminder'), 30_000);
+    const restarted = Date.now();
+    const reminded: TaskState = await dev.waitForTask(taskId, (s) => s.timeline.some((e) => e.type === 'reminder'), 60_000);
     const reminder = reminded.timeline.find((e) => e.type === 'reminder')!;
-    expect(Date.parse(reminder.at)).toBeGreaterThanOrEqual(deadline);
-    console.log(`reminder fired ${Date.parse(reminder.at) - deadline} ms after its deadline, across a full restart`);
+    const firedAt = Date.parse(reminder.at);
+    expect(firedAt).toBeGreaterThanOrEqual(deadline);
+    expect(firedAt).toBeGreaterThan(stopping);
+    console.log(
+      `restart took ${restarted - stopping} ms; the reminder fired ${firedAt - Math.max(deadline, restarted)} ms after ` +
+        `${restarted > deadline ? 'the restart (its deadline passed while everything was down)' : 'its deadline'}`,
+    );
     expect(reminded.escalation).toMatchObject({ reason: 'review-rounds', notifications: 2 });
     expect(reminded.results.map((r) => `${r.stage}:${r.agent}:${r.outcome}`)).toEqual(['implement:echo:completed', 'review:stubborn:changes_requested']);
 

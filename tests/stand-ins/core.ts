@@ -91,6 +91,8 @@ export async function startStandIn(handler: ProtocolHandler, options: StandInOpt
       Promise.resolve()
         .then(() => handler({ method: logged.method, path, body, headers: req.headers, scripts: options.scripts }, res))
         .catch((error: unknown) => {
+          // Said on stderr too: a CLI that retries a 500 shows only its own words in a failing test.
+          process.stderr.write(`stand-in ${logged.method} ${path}: ${String(error)}\n`);
           if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ error: { message: `stand-in failed: ${String(error)}` } }));
         });
