@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
+import { loadApiTokens, type ApiTokens } from '../api/auth';
 import { DEFAULT_TASK_QUEUE } from '../workflows/task-queues';
 import { DEFAULT_POLICY, DurationSchema, durationMs, type PolicyDefaults } from '../workflows/spec';
 
@@ -17,6 +18,8 @@ export interface Settings {
   webhookUrl: string | undefined;
   uiUrl: string | undefined;
   defaults: PolicyDefaults;
+  /** API tokens with roles (`BATON_API_TOKENS`, `BATON_AUTH_FILE`); null: auth off (loopback only). */
+  auth: ApiTokens | null;
 }
 
 function durationFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -50,6 +53,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     home: resolve(env.BATON_HOME || '.baton'),
     webhookUrl: env.BATON_WEBHOOK_URL || undefined,
     uiUrl: env.TEMPORAL_UI_URL || undefined,
+    auth: loadApiTokens(env),
     defaults: {
       stallTimeoutMs: durationFromEnv(env, 'BATON_STALL_TIMEOUT', DEFAULT_POLICY.stallTimeoutMs),
       idleTimeoutMs: durationFromEnv(env, 'BATON_IDLE_TIMEOUT', DEFAULT_POLICY.idleTimeoutMs),
