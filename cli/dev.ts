@@ -5,6 +5,7 @@
 import { join, resolve } from 'node:path';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import {
+  checkServer,
   connect,
   createWorkers,
   installRuntime,
@@ -37,6 +38,7 @@ export async function dev(settings: Settings, options: DevOptions): Promise<void
     uiUrl = server.uiUrl ?? undefined;
   }
   const connections = await connect(settings, server?.address);
+  if (!server) await checkServer(settings, connections);
   const workers = await createWorkers(settings, connections, agents, {
     orchestrator: true,
     agentNames: agents.map((agent) => agent.name),

@@ -17,15 +17,22 @@ const USAGE = `usage:
   baton agent --agents FILE --name NAME    one agent's worker (any machine that reaches Temporal)
   baton worker [--agents FILE]             the orchestrator worker only
   baton api                                the REST API only
+  baton setup [--create-namespace] [--retention-days 7]
+      prepare a Temporal server Baton did not start (a cluster, Temporal Cloud): create the namespace if asked,
+      register Baton's search attributes; idempotent
   baton kill --all [--by NAME] [--reason TEXT]
       kill switch: cancel every open task of this deployment (running agents are stopped)
   baton demo-repo [DIR]                    a throw-away repository for the walkthrough (default: a new temp dir)
   baton mcp                                Baton's MCP server on stdio: the agent tools (submit_result,
       report_progress, ask_human) for one stage; Baton's presets start it with BATON_STAGE, BATON_TASK_ID,
       BATON_RESULT_FILE and BATON_EVENTS_FILE
+  baton mcp --tasks                        Baton's MCP server on stdio for people and orchestrating agents: the
+      task tools (list_tasks, get_task, create_task, signal_task, claim_work, heartbeat_work, complete_work,
+      fail_work), on the Temporal of TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / BATON_TASK_QUEUE; the API serves
+      the same tools over streamable HTTP at /mcp
 
 environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (and Temporal's TLS / API key variables),
-  BATON_API_PORT, BATON_TASK_QUEUE, BATON_HOME, BATON_WEBHOOK_URL,
+  BATON_API_PORT, BATON_API_HOST, BATON_API_TOKENS, BATON_AUTH_FILE, BATON_TASK_QUEUE, BATON_HOME, BATON_WEBHOOK_URL,
   BATON_STALL_TIMEOUT, BATON_IDLE_TIMEOUT, BATON_REESCALATE_AFTER`;
 
 function port(value: string | undefined, name: string, fallback: number): number {
@@ -49,12 +56,21 @@ async function main(argv: string[]): Promise<void> {
       all: { type: 'boolean' },
       by: { type: 'string' },
       reason: { type: 'string' },
+      tasks: { type: 'boolean' },
+      'create-namespace': { type: 'boolean' },
+      'retention-days': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: command === 'demo-repo',
   });
   if (!command || values.help || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (command === 'mcp' && values.tasks) {
+    const { loadSettings } = load('./settings') as typeof import('./settings');
+    const { serveTaskToolsOnStdio } = load('../mcp/task-tools') as typeof import('../mcp/task-tools');
+    await serveTaskToolsOnStdio(loadSettings(process.env), (line) => process.stderr.write(`${line}\n`));
     return;
   }
   if (command === 'mcp') {
@@ -83,10 +99,11 @@ async function main(argv: string[]): Promise<void> {
     case 'agent':
     case 'worker': {
       if (command === 'agent' && (!values.agents || !values.name)) throw new Error('baton agent needs --agents FILE and --name NAME');
-      const { connect, createWorkers, installRuntime, loadAgents, onShutdownSignal, runWorkers, say } = runtime();
+      const { checkServer, connect, createWorkers, installRuntime, loadAgents, onShutdownSignal, runWorkers, say } = runtime();
       installRuntime();
       const agents = loadAgents(agentsFile());
       const connections = await connect(settings);
+      if (command === 'worker') await checkServer(settings, connections);
       const workers = await createWorkers(settings, connections, agents, {
         orchestrator: command === 'worker',
         agentNames: command === 'agent' ? [values.name!] : [],
@@ -100,14 +117,37 @@ async function main(argv: string[]): Promise<void> {
       return running.done;
     }
     case 'api': {
-      const { connect, onShutdownSignal, say, startApi } = runtime();
+      const { checkServer, connect, onShutdownSignal, say, startApi } = runtime();
       const connections = await connect(settings);
+      await checkServer(settings, connections);
       const app = await startApi(settings, connections, settings.uiUrl);
       say(`API listening on http://${settings.apiHost}:${settings.apiPort} (docs at /docs)`);
       onShutdownSignal(async () => {
         await app.close();
         await connections.close();
       });
+      return;
+    }
+    case 'setup': {
+      const { connect, say } = runtime();
+      const { prepareNamespace } = load('../temporal/search-attributes') as typeof import('../temporal/search-attributes');
+      const days = values['retention-days'] === undefined ? undefined : Number(values['retention-days']);
+      if (days !== undefined && !(Number.isInteger(days) && days >= 1)) throw new Error(`--retention-days ${values['retention-days']}: expected a whole number of days`);
+      const connections = await connect(settings);
+      try {
+        const address = settings.connectionOptions.address ?? 'localhost:7233';
+        const prepared = await prepareNamespace(connections.client.connection, settings.namespace, {
+          createNamespace: values['create-namespace'],
+          retentionDays: days,
+          log: say,
+        });
+        say(
+          `namespace ${settings.namespace} on ${address} is ready for Baton` +
+            (prepared.namespaceCreated || prepared.added.length > 0 ? '' : ' (nothing to do: it already was)'),
+        );
+      } finally {
+        await connections.close();
+      }
       return;
     }
     case 'kill': {
