@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
-    globalSetup: ['tests/setup/temporal-server.ts'],
+    globalSetup: ['tests/setup/temporal-server.ts', 'tests/setup/temporal-cluster.ts'],
     // Temporal's native bridge and worker threads are happiest in child processes.
     pool: 'forks',
     testTimeout: 60_000,
