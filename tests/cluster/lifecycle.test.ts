@@ -43,6 +43,14 @@ describe('Baton on a two-node Temporal cluster on PostgreSQL', () => {
     await cluster?.stop();
   });
 
+  it('answers the health check the compose stack uses on every node (HTTP /api/v1/system-info)', async () => {
+    for (const node of cluster.nodes) {
+      const response = await fetch(`${node.httpUrl}/api/v1/system-info`);
+      expect(response.status, node.name).toBe(200);
+      expect(await response.json()).toHaveProperty('serverVersion', '1.32.1');
+    }
+  });
+
   it('prepares a fresh namespace with baton setup, idempotently', async () => {
     const missing = await setup();
     expect(missing.code, missing.output).toBe(1);

@@ -14,19 +14,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { runTool } from '../../temporal/cli';
 import { resolveTemporalServer, type TemporalServerBinaries } from '../../temporal/server-build';
+import { REPO_ROOT } from './stack';
 
 type Log = (line: string) => void;
 
+/** The compose stack's Temporal files, used here as they are: the tests prove what compose runs. */
+export const DOCKER_TEMPORAL_DIR = join(REPO_ROOT, 'docker', 'temporal');
 /** Dynamic config the fleet reads (the same values `baton dev` gives its dev server; see README). */
-export const CLUSTER_DYNAMIC_CONFIG: Record<string, unknown> = {
-  'matching.useNewMatcher': true,
-  'matching.numTaskqueueReadPartitions': 1,
-  'matching.numTaskqueueWritePartitions': 1,
-  'frontend.WorkerHeartbeatsEnabled': true,
-  'frontend.ListWorkersEnabled': true,
-  // Search attributes registered by `baton setup` are usable at once, not after the cache's refresh.
-  'system.forceSearchAttributesCacheRefreshOnRead': true,
-};
+export const CLUSTER_DYNAMIC_CONFIG_FILE = join(DOCKER_TEMPORAL_DIR, 'dynamicconfig.yaml');
 
 /** A free TCP port below 32768: Temporal stores membership ports as smallint in PostgreSQL. */
 async function freeLowPort(taken: Set<number>): Promise<number> {
@@ -137,18 +132,12 @@ export async function startPostgres(taken: Set<number>, log: Log): Promise<Postg
   };
 }
 
-/** Temporal's two databases with their schema, from the SQL tool's embedded schema files. */
+/** Temporal's two databases with their schema: the compose stack's own script, with the SQL tool built here. */
 function setupSchema(bins: TemporalServerBinaries, pg: Postgres): void {
-  const common = ['--plugin', 'postgres12', '--ep', '127.0.0.1', '-p', String(pg.port), '-u', pg.user, '--pw', pg.password];
-  for (const [db, schema] of [
-    ['temporal', 'postgresql/v12/temporal'],
-    ['temporal_visibility', 'postgresql/v12/visibility'],
-  ] as const) {
-    const tool = (args: string[]) => execFileSync(bins.sqlTool, [...common, '--db', db, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    tool(['create-database']);
-    tool(['setup-schema', '-v', '0.0']);
-    tool(['update-schema', '--schema-name', schema]);
-  }
+  execFileSync('sh', [join(DOCKER_TEMPORAL_DIR, 'schema.sh')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SQL_TOOL: bins.sqlTool, POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: String(pg.port), POSTGRES_USER: pg.user, POSTGRES_PASSWORD: pg.password },
+  });
 }
 
 // ---- Temporal --------------------------------------------------------------------------------------
@@ -166,70 +155,40 @@ interface NodePorts {
   metrics: number;
 }
 
-function nodeConfig(pg: Postgres, ports: NodePorts, seedFrontend: number, dynamicConfigFile: string): string {
-  const store = (db: string, conns: number) => `
-      sql:
-        pluginName: "postgres12"
-        databaseName: "${db}"
-        connectAddr: "127.0.0.1:${pg.port}"
-        connectProtocol: "tcp"
-        user: "${pg.user}"
-        password: "${pg.password}"
-        maxConns: ${conns}
-        maxIdleConns: ${conns}
-        maxConnLifetime: "1h"`;
-  const service = (grpc: number, membership: number, http?: number) => `
-    rpc:
-      grpcPort: ${grpc}
-      membershipPort: ${membership}
-      bindOnLocalHost: true${http ? `\n      httpPort: ${http}` : ''}`;
-  return `log:
-  stdout: true
-  level: warn
-persistence:
-  defaultStore: postgres-default
-  visibilityStore: postgres-visibility
-  numHistoryShards: 8
-  datastores:
-    postgres-default:${store('temporal', 20)}
-    postgres-visibility:${store('temporal_visibility', 5)}
-global:
-  membership:
-    maxJoinDuration: 30s
-    broadcastAddress: "127.0.0.1"
-  metrics:
-    prometheus:
-      framework: "tally"
-      timerType: "histogram"
-      listenAddress: "127.0.0.1:${ports.metrics}"
-services:
-  frontend:${service(ports.frontend, ports.frontendMembership, ports.frontendHttp)}
-  history:${service(ports.history, ports.historyMembership)}
-  matching:${service(ports.matching, ports.matchingMembership)}
-  worker:${service(ports.worker, ports.workerMembership)}
-clusterMetadata:
-  enableGlobalNamespace: false
-  failoverVersionIncrement: 10
-  masterClusterName: "active"
-  currentClusterName: "active"
-  clusterInformation:
-    active:
-      enabled: true
-      initialFailoverVersion: 1
-      rpcName: "frontend"
-      rpcAddress: "127.0.0.1:${seedFrontend}"
-dcRedirectionPolicy:
-  policy: "noop"
-dynamicConfigClient:
-  filepath: "${dynamicConfigFile}"
-  pollInterval: "10s"
-`;
+/** One node's configuration, rendered by the compose stack's own template (docker/temporal/config.sh). */
+function nodeConfig(pg: Postgres, ports: NodePorts, seedFrontend: number): string {
+  return execFileSync('sh', [join(DOCKER_TEMPORAL_DIR, 'config.sh')], {
+    encoding: 'utf8',
+    env: {
+      PATH: process.env.PATH,
+      POSTGRES_HOST: '127.0.0.1',
+      POSTGRES_PORT: String(pg.port),
+      POSTGRES_USER: pg.user,
+      POSTGRES_PASSWORD: pg.password,
+      BIND_ON_IP: '127.0.0.1',
+      BROADCAST_ADDRESS: '127.0.0.1',
+      FRONTEND_GRPC_PORT: String(ports.frontend),
+      FRONTEND_HTTP_PORT: String(ports.frontendHttp),
+      FRONTEND_MEMBERSHIP_PORT: String(ports.frontendMembership),
+      HISTORY_GRPC_PORT: String(ports.history),
+      HISTORY_MEMBERSHIP_PORT: String(ports.historyMembership),
+      MATCHING_GRPC_PORT: String(ports.matching),
+      MATCHING_MEMBERSHIP_PORT: String(ports.matchingMembership),
+      WORKER_GRPC_PORT: String(ports.worker),
+      WORKER_MEMBERSHIP_PORT: String(ports.workerMembership),
+      METRICS_PORT: String(ports.metrics),
+      SEED_FRONTEND: `127.0.0.1:${seedFrontend}`,
+      DYNAMIC_CONFIG_FILE: CLUSTER_DYNAMIC_CONFIG_FILE,
+    },
+  });
 }
 
 export interface TemporalNode {
   name: string;
   /** This node's frontend, `127.0.0.1:<port>`. */
   address: string;
+  /** This node's HTTP API (what the compose stack's health check asks), `http://127.0.0.1:<port>`. */
+  httpUrl: string;
   readonly child: ChildProcess | null;
   /** Starts the node's process (again); resolves once its frontend serves. */
   start(): Promise<void>;
@@ -281,13 +240,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Tempor
   const dir = mkdtempSync(join(tmpdir(), 'baton-cluster-'));
   try {
     setupSchema(bins, postgres);
-    const dynamicConfigFile = join(dir, 'dynamicconfig.yaml');
-    writeFileSync(
-      dynamicConfigFile,
-      Object.entries(CLUSTER_DYNAMIC_CONFIG)
-        .map(([key, value]) => `${key}:\n  - value: ${JSON.stringify(value)}\n`)
-        .join(''),
-    );
     const allPorts: NodePorts[] = [];
     for (let i = 0; i < (options.nodes ?? 1); i++) {
       const port = () => freeLowPort(taken);
@@ -308,8 +260,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Tempor
       const name = `node-${i + 1}`;
       const configFile = join(dir, `${name}.yaml`);
       mkdirSync(join(dir, name), { recursive: true });
-      writeFileSync(configFile, nodeConfig(postgres, ports, allPorts[0]!.frontend, dynamicConfigFile));
-      return temporalNode(name, bins.server, configFile, join(dir, name), ports.frontend);
+      writeFileSync(configFile, nodeConfig(postgres, ports, allPorts[0]!.frontend));
+      return temporalNode(name, bins.server, configFile, join(dir, name), ports.frontend, ports.frontendHttp);
     });
     const started = Date.now();
     await Promise.all(nodes.map((node) => node.start()));
@@ -329,7 +281,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Tempor
   }
 }
 
-function temporalNode(name: string, serverBinary: string, configFile: string, cwd: string, frontendPort: number): TemporalNode {
+function temporalNode(name: string, serverBinary: string, configFile: string, cwd: string, frontendPort: number, httpPort: number): TemporalNode {
   const address = `127.0.0.1:${frontendPort}`;
   let child: ChildProcess | null = null;
   let output = '';
@@ -341,6 +293,7 @@ function temporalNode(name: string, serverBinary: string, configFile: string, cw
   return {
     name,
     address,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
     get child() {
       return child;
     },
