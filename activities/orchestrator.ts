@@ -10,6 +10,7 @@ import type { EscalationNotice } from '../workflows/notifications';
 import type { AgentDescriptor, AgentLiveness, ChosenAgent } from '../workflows/fleet';
 import type { AgentConfig } from './agents/config';
 import { descriptorOf } from './fleet/membership';
+import { metrics } from './metrics';
 import { describeAgentRecord, livenessOf, readFleet } from './fleet/registry';
 import { route } from './fleet/routing';
 
@@ -84,6 +85,8 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     /** Delivers one escalation notice: a log line, then the webhook if one is configured (retried until it answers 2xx). */
     async notify(notice: EscalationNotice): Promise<void> {
       const text = noticeText(notice);
+      // Counted once per escalation, not per delivery attempt nor per reminder.
+      if (notice.kind === 'escalated' && Context.current().info.attempt === 1) metrics.escalations.inc({ reason: notice.reason });
       Context.current().log.warn(text, { taskId: notice.taskId, reason: notice.reason, kind: notice.kind });
       if (!deps.webhookUrl) return;
       const response = await fetchImpl(deps.webhookUrl, {

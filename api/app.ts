@@ -16,6 +16,7 @@ import { registerAuth } from './auth-hook';
 import { registerErrorHandler } from './errors';
 import { agentRoutes } from './routes/agents';
 import { healthRoutes } from './routes/health';
+import { metricsRoutes } from './routes/metrics';
 import { signalRoutes } from './routes/signals';
 import { taskRoutes } from './routes/tasks';
 import { mcpRoutes } from './routes/mcp';
@@ -62,6 +63,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   await app.register(healthRoutes);
+  await app.register(metricsRoutes);
   await app.register(taskRoutes, { onTaskStarted: options.onTaskStarted });
   await app.register(signalRoutes);
   await app.register(agentRoutes);

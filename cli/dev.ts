@@ -27,7 +27,7 @@ export interface DevOptions {
 export const DEMO_AGENTS_FILE = resolve(__dirname, '..', 'agents', 'agents.yaml');
 
 export async function dev(settings: Settings, options: DevOptions): Promise<void> {
-  installRuntime();
+  await installRuntime();
   const agents = loadAgents(options.agentsFile);
   let server: DevServer | undefined;
   let uiUrl = settings.uiUrl;

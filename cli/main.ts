@@ -100,7 +100,7 @@ async function main(argv: string[]): Promise<void> {
     case 'worker': {
       if (command === 'agent' && (!values.agents || !values.name)) throw new Error('baton agent needs --agents FILE and --name NAME');
       const { checkServer, connect, createWorkers, installRuntime, loadAgents, onShutdownSignal, runWorkers, say } = runtime();
-      installRuntime();
+      await installRuntime();
       const agents = loadAgents(agentsFile());
       const connections = await connect(settings);
       if (command === 'worker') await checkServer(settings, connections);

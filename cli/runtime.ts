@@ -1,5 +1,7 @@
 /** Building blocks the `baton` commands assemble: connections, workers, the API, and a clean shutdown. */
+import { createServer, type AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
+import { setSdkMetricsUrl } from '../activities/metrics';
 import { WORKER_HEARTBEAT_INTERVAL_MS } from '../workflows/fleet';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { loadAgentsFile, type AgentConfig } from '../activities/agents/config';
@@ -22,16 +24,34 @@ export function say(line: string): void {
  */
 const EXPECTED_SDK_WARNINGS = ['No workflows registered, not polling for workflow tasks'];
 
-/** Keeps the SDK's own log to warnings so `baton dev` prints what a person needs. */
-export function installRuntime(): void {
+/**
+ * Keeps the SDK's own log to warnings so `baton dev` prints what a person needs, and has the SDK serve its
+ * worker metrics on a loopback port (`BATON_SDK_METRICS_ADDRESS`, default a free one), which the API's
+ * `/metrics` appends to Baton's own.
+ */
+export async function installRuntime(): Promise<void> {
   const level = (process.env.BATON_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN';
   const print = new DefaultLogger(level);
+  const bindAddress = process.env.BATON_SDK_METRICS_ADDRESS || `127.0.0.1:${await freeLoopbackPort()}`;
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => {
       if (!EXPECTED_SDK_WARNINGS.includes(entry.message)) print.log(entry.level, entry.message, entry.meta);
     }),
+    telemetryOptions: { metrics: { prometheus: { bindAddress, useSecondsForDurations: true } } },
     // Each worker tells the server it is alive every second (ListWorkers): the fleet routes and fails over on it.
     workerHeartbeatInterval: WORKER_HEARTBEAT_INTERVAL_MS,
+  });
+  setSdkMetricsUrl(`http://${bindAddress}/metrics`);
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
   });
 }
 

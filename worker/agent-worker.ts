@@ -12,6 +12,7 @@ import { createCommandAgentActivities } from '../activities/agents/command-agent
 import { createPresetAgentActivities } from '../activities/agents/preset-agent';
 import type { AgentConfig } from '../activities/agents/config';
 import { joinFleet, workerIdentity, type Membership } from '../activities/fleet/membership';
+import { metrics } from '../activities/metrics';
 import { createWorkspaceActivities } from '../activities/git/workspace';
 import type { AgentRunInput, AgentRunResult } from '../workflows/agent-protocol';
 import { ledgerDir, sweepOrphans } from '../activities/process-ledger';
@@ -41,20 +42,36 @@ export interface AgentWorkers {
   membership: Membership;
 }
 
-/** Times each stage the agent runs and tells the agent's record how it ended (a cancelled one is not a finish). */
+/**
+ * Around each stage the agent runs: the latency metrics at its start (the workflow says since when the work
+ * was ready), its outcome, cost and tokens at its end, and the agent's record hears how it ended (a
+ * cancelled stage is not a finish).
+ */
 function withStageStats(activities: { runAgent(input: AgentRunInput): Promise<AgentRunResult> }, membership: () => Membership | undefined) {
   return {
     ...activities,
     async runAgent(input: AgentRunInput): Promise<AgentRunResult> {
       const started = Date.now();
-      const finished = (ok: boolean) =>
-        membership()?.stageFinished({ taskId: input.context.taskId, stage: input.context.stage, ok, durationMs: Date.now() - started });
+      const { agent, context } = input;
+      if (input.readySince) {
+        const seconds = (started - Date.parse(input.readySince.at)) / 1000;
+        (input.readySince.kind === 'assignment' ? metrics.assignment : metrics.handoff).observe(seconds, { stage: context.stage });
+      }
+      const finished = (ok: boolean, outcome: string) => {
+        metrics.stages.inc({ agent, stage: context.stage, outcome });
+        membership()?.stageFinished({ taskId: context.taskId, stage: context.stage, ok, durationMs: Date.now() - started });
+      };
       try {
         const result = await activities.runAgent(input);
-        finished(true);
+        finished(true, result.outcome);
+        if (result.usage) {
+          metrics.costUsd.inc({ agent }, result.usage.costUsd ?? 0);
+          metrics.tokens.inc({ agent, kind: 'input' }, result.usage.inputTokens ?? 0);
+          metrics.tokens.inc({ agent, kind: 'output' }, result.usage.outputTokens ?? 0);
+        }
         return result;
       } catch (error) {
-        if (!(error instanceof CancelledFailure)) finished(false);
+        if (!(error instanceof CancelledFailure)) finished(false, 'failed');
         throw error;
       }
     },

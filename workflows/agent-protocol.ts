@@ -104,6 +104,12 @@ export interface AgentRunInput {
   signOfLifeEveryMs: number;
   /** v2: the task's repository; the agent then runs in the task's worktree at `workspace.head`. */
   workspace?: WorkspaceRef;
+  /**
+   * When the work became ready for this agent, for the latency metrics: the task's creation (or the end of
+   * its wait for dependencies) for its first stage, the previous stage's result for a handoff. Absent when a
+   * human stepped in since, or on a retry.
+   */
+  readySince?: { kind: 'assignment' | 'handoff'; at: string };
 }
 
 /** What the agent activity returns: the validated report plus where its log went. */

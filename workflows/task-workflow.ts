@@ -210,6 +210,11 @@ class TaskRun {
   private deps = false;
   /** The task waits for its dependencies (workflows/dependencies.ts): status `waiting`, no stall or idle clock. */
   private waiting = false;
+  /**
+   * Since when the next stage's work has been ready without a human in between (the task's start, the end of
+   * its dependency wait, the last result), for the agent's latency metrics; null once a human stepped in.
+   */
+  private readySince: string | null = null;
 
   constructor(private readonly input: TaskWorkflowRunInput) {
     this.outbox = [...(input.pendingNotices ?? [])];
@@ -269,6 +274,7 @@ class TaskRun {
     try {
       // A continued run carries a task that started long ago: only a first run waits for its dependencies.
       if (this.deps && !this.input.state) await awaitDependencies(this.dependencyHost());
+      if (!this.input.state) this.readySince = this.state.spec.dependsOn.length > 0 ? nowIso() : this.state.createdAt;
       while (this.state.stage !== 'done') {
         if (this.action?.kind === 'cancel') return await this.close('cancelled');
         await this.continueAsNewIfSuggested();
@@ -326,6 +332,7 @@ class TaskRun {
       ...(this.v2 ? this.resultEvidence(result) : {}),
     });
     if (this.v2) this.noteWork(agent, result);
+    this.readySince = nowIso();
     this.record('result', `${stage} · ${agent} · ${result.outcome}${result.summary ? `: ${result.summary}` : ''}`);
     this.resolveEscalation('system', `${agent} delivered a result`);
     this.markProgress();
@@ -705,6 +712,7 @@ class TaskRun {
         summary: `${stage} · ${agent} · round ${this.state.round}${attempt > 1 ? ` · attempt ${attempt}` : ''}`,
       });
       const input = this.agentInput(stage, agent);
+      if (attempt === 1 && this.readySince) input.readySince = { kind: this.state.results.length === 0 ? 'assignment' : 'handoff', at: this.readySince };
       this.assign(agent, stage);
       this.lastAgent = agent;
       this.agentStarted = false;
@@ -803,6 +811,7 @@ class TaskRun {
     const action = this.action;
     if (!action || action.kind === 'cancel') return;
     this.action = null;
+    this.readySince = null;
     const stage = this.state.stage as AgentStage;
     switch (action.kind) {
       case 'approve':

@@ -8,6 +8,7 @@
  * touched. `repo.url`: every agent worker keeps its own bare clone in its home, and work travels between
  * machines as pushes and fetches of the task's branch.
  */
+import { metrics } from '../metrics';
 import { createHash, randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -230,6 +231,8 @@ export function createWorkspaceActivities(deps: { home: string }): WorkspaceActi
           throw err;
         }
         await backToBranch();
+        metrics.gates.inc({ gate: name, result: run.ok ? 'passed' : 'failed' });
+        metrics.gateSeconds.observe(run.durationMs / 1000, { gate: name });
         return run;
       });
     },

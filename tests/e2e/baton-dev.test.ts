@@ -104,6 +104,18 @@ describe('baton dev, end to end', () => {
     ]);
   });
 
+  it('serves /metrics with the tasks it ran and the Temporal SDK worker metrics of its workers', async () => {
+    const response = await fetch(`${dev.apiUrl}/metrics`);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    // The tasks above completed (visibility), their stages were timed, and the SDK's own series are there.
+    expect(text).toMatch(/^baton_tasks\{stage="done",status="completed"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^baton_handoff_seconds_count\{stage="review"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^baton_gate_runs_total\{gate="test",result="failed"\} 1$/m);
+    expect(text).toMatch(/^temporal_worker_task_slots_available\{.*task_queue="baton".*\} \d+$/m);
+    expect(text).toMatch(/^temporal_activity_execution_latency_count\{.*activity_type="runAgent".*\} [1-9]\d*$/m);
+  });
+
   it('stops every child process on Ctrl-C', async () => {
     const code = await dev.interrupt();
     expect(code).toBe(0);
