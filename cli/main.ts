@@ -99,7 +99,7 @@ async function main(argv: string[]): Promise<void> {
     case 'agent':
     case 'worker': {
       if (command === 'agent' && (!values.agents || !values.name)) throw new Error('baton agent needs --agents FILE and --name NAME');
-      const { checkServer, connect, createWorkers, installRuntime, loadAgents, onShutdownSignal, runWorkers, say } = runtime();
+      const { checkServer, connect, createWorkers, installRuntime, loadAgents, onShutdownSignal, runWorkers, say, serveProcessMetrics } = runtime();
       await installRuntime();
       const agents = loadAgents(agentsFile());
       const connections = await connect(settings);
@@ -109,8 +109,10 @@ async function main(argv: string[]): Promise<void> {
         agentNames: command === 'agent' ? [values.name!] : [],
       });
       const running = runWorkers(workers);
+      const metricsServer = await serveProcessMetrics();
       say(`${command === 'agent' ? `agent ${values.name}` : 'orchestrator worker'} polling ${settings.taskQueue} on ${settings.connectionOptions.address ?? 'localhost:7233'}`);
       onShutdownSignal(async () => {
+        metricsServer?.close();
         await running.stop();
         await connections.close();
       });

@@ -1,7 +1,8 @@
 /** Building blocks the `baton` commands assemble: connections, workers, the API, and a clean shutdown. */
 import { createServer, type AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import { setSdkMetricsUrl } from '../activities/metrics';
+import { createServer as createHttpServer } from 'node:http';
+import { getSdkMetricsUrl, renderMetrics, setSdkMetricsUrl } from '../activities/metrics';
 import { WORKER_HEARTBEAT_INTERVAL_MS } from '../workflows/fleet';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { loadAgentsFile, type AgentConfig } from '../activities/agents/config';
@@ -42,6 +43,35 @@ export async function installRuntime(): Promise<void> {
     workerHeartbeatInterval: WORKER_HEARTBEAT_INTERVAL_MS,
   });
   setSdkMetricsUrl(`http://${bindAddress}/metrics`);
+}
+
+/**
+ * `BATON_METRICS_PORT` on a process without the API (`baton worker`, `baton agent`): serves this process's
+ * metrics (Baton's own and the SDK's) at `http://<BATON_METRICS_HOST or 127.0.0.1>:<port>/metrics`.
+ */
+export async function serveProcessMetrics(env: NodeJS.ProcessEnv = process.env): Promise<{ close(): void } | null> {
+  const port = env.BATON_METRICS_PORT ? Number(env.BATON_METRICS_PORT) : null;
+  if (port === null) return null;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`BATON_METRICS_PORT=${env.BATON_METRICS_PORT}: expected a port number`);
+  const host = env.BATON_METRICS_HOST || '127.0.0.1';
+  const server = createHttpServer((request, response) => {
+    if (request.url !== '/metrics') {
+      response.writeHead(404).end();
+      return;
+    }
+    void (async () => {
+      let text = renderMetrics();
+      const sdk = getSdkMetricsUrl();
+      if (sdk) text += `\n${(await fetch(sdk).then((r) => r.text()).catch(() => '')).trimEnd()}`;
+      response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(`${text}\n`);
+    })();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  say(`metrics on http://${host}:${port}/metrics`);
+  return { close: () => server.close() };
 }
 
 function freeLoopbackPort(): Promise<number> {

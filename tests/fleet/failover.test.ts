@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgentProcess, stopAgentProcesses, type AgentProcess } from '../helpers/agent-process';
+import { freePort } from '../helpers/baton-dev';
 import { agentPids, processGone } from '../helpers/processes';
 import { FIXTURE_AGENTS_DIR, fixtureAgent, startStack, type TestStack } from '../helpers/stack';
 
@@ -51,7 +52,8 @@ describe('failover when every worker of the chosen agent is gone', () => {
     expect((await stack.tasks.state(taskId)).assignee?.agent).toBe('alpha');
 
     // A second agent with the role joins; then alpha's machine loses its worker (its agent process lives on).
-    processes.push(await startAgentProcess(stack, { agentsFile: AGENTS_FILE, name: 'beta', home: betaHome }));
+    const betaMetrics = await freePort();
+    processes.push(await startAgentProcess(stack, { agentsFile: AGENTS_FILE, name: 'beta', home: betaHome, env: { BATON_METRICS_PORT: String(betaMetrics) } }));
     const killedAt = Date.now();
     processes[0]!.child.kill('SIGKILL');
 
@@ -60,6 +62,11 @@ describe('failover when every worker of the chosen agent is gone', () => {
     const failover = state.timeline.find((e) => e.type === 'failover');
     expect(failover?.detail).toBe('alpha has no live worker: implement moves to beta');
     expect(state.escalation).toBeNull();
+
+    // beta's own process serves its metrics: the stage it took over, and its SDK worker's series.
+    const metrics = await (await fetch(`http://127.0.0.1:${betaMetrics}/metrics`)).text();
+    expect(metrics).toMatch(/^baton_stage_runs_total\{agent="beta",stage="implement",outcome="completed"\} 1$/m);
+    expect(metrics).toMatch(/^temporal_worker_task_slots_available\{.*\} \d+$/m);
 
     // Figures from the history: the heartbeat timeout is when the loss became detectable.
     const history = await stack.client.workflow.getHandle(`task-${taskId}`).fetchHistory();
