@@ -264,7 +264,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Tempor
       return temporalNode(name, bins.server, configFile, join(dir, name), ports.frontend, ports.frontendHttp);
     });
     const started = Date.now();
-    await Promise.all(nodes.map((node) => node.start()));
+    // The first node initialises the cluster's metadata in the fresh database; the others join it after
+    // (started at once, they race to initialise it, and the losers exit).
+    await nodes[0]!.start();
+    await Promise.all(nodes.slice(1).map((node) => node.start()));
     log(`Temporal ${nodes.length} node(s) serving in ${Date.now() - started} ms: ${nodes.map((n) => `${n.name} ${n.address}`).join(', ')}`);
     return {
       nodes,

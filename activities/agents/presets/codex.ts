@@ -128,6 +128,10 @@ function configToml(ctx: CliRunContext, tmp: string): string {
     // Under approval_policy "never", an MCP call that needs approval is refused.
     'default_tools_approval_mode = "approve"',
     `startup_timeout_sec = ${MCP_STARTUP_TIMEOUT_SEC}`,
+    // Required: the first turn waits until the server listed its tools (on a busy machine `baton mcp` may take
+    // seconds to start; without this Codex starts the turn without submit_result), and a server that fails
+    // to start fails the run instead of a turn that cannot report.
+    'required = true',
     '',
     `[mcp_servers.${MCP_SERVER_NAME}.env]`,
     ...Object.entries(env).map(([name, value]) => `${toml(name)} = ${toml(value)}`),
