@@ -88,6 +88,7 @@ export const metrics = {
   gateSeconds: new Histogram('baton_gate_seconds', 'Duration of quality gate runs, by gate name.', LATENCY_BUCKETS),
   costUsd: new Counter('baton_cost_usd_total', 'Cost agents reported (US dollars), by agent.'),
   tokens: new Counter('baton_tokens_total', 'Tokens agents reported, by agent and kind (input, output).'),
+  httpRequests: new Counter('baton_http_requests_total', 'API requests answered, by method, route and status code.'),
 };
 
 /** Where this process's Temporal SDK serves its worker metrics (set when the runtime is installed with them). */

@@ -2,9 +2,13 @@
  * A ledger of the process groups an agent process started (agents, gates), one small file per group under
  * `<home>/processes`. A `baton agent` killed with `kill -9` cannot stop its agents' process groups; when it
  * (or any Baton worker on that home) starts again, `sweepOrphans` kills every group whose owner is gone, so
- * the dead worker's agents do not keep running — or keep editing a worktree — beside the new ones.
+ * the dead worker's agents do not keep running — or keep editing a worktree — beside the new ones. And it
+ * need not wait for a restart: beside each process that records groups runs a watchdog (`watchOwner`), a
+ * tiny shell loop that, within a second or two of that process's death (`kill -9` included), ends every
+ * group the ledger lists as its own.
  * Linux only (`/proc`): elsewhere the ledger is still written and the sweep finds nothing to check.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -29,6 +33,30 @@ function startTimeOf(pid: number): string | undefined {
 
 const ownStart = startTimeOf(process.pid) ?? '';
 
+/** The watchdog of each ledger directory this process writes to. */
+const watched = new Set<string>();
+
+/**
+ * Starts, once per directory, the watchdog that ends this process's recorded groups when it dies: it checks
+ * once a second whether this process runs, and then sends SIGTERM, and two seconds later SIGKILL, to every
+ * group whose record names this process as its owner. Detached and unreferenced: it never holds us up.
+ */
+function watchOwner(dir: string): void {
+  if (watched.has(dir)) return;
+  watched.add(dir);
+  const mine = (signal: string) =>
+    `for f in "$1"/*.json; do [ -f "$f" ] && grep -q 'owner.:'"$0"',' "$f" && kill -${signal} "-$(basename "$f" .json)" 2>/dev/null; done`;
+  const script = `while kill -0 "$0" 2>/dev/null; do sleep 1; done; ${mine('TERM')}; sleep 2; ${mine('KILL')}; true`;
+  try {
+    const watchdog = spawn('/bin/sh', ['-c', script, String(process.pid), dir], { detached: true, stdio: 'ignore' });
+    watchdog.on('error', () => watched.delete(dir));
+    watchdog.unref();
+  } catch {
+    // No shell: the next start's sweep still ends what we leave.
+    watched.delete(dir);
+  }
+}
+
 /** Notes a process group this process started; returns the function that forgets it once it is gone. */
 export function recordGroup(dir: string, pgid: number): () => void {
   const file = path.join(dir, `${pgid}.json`);
@@ -36,6 +64,7 @@ export function recordGroup(dir: string, pgid: number): () => void {
   try {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(file, JSON.stringify(record));
+    watchOwner(dir);
   } catch {
     // The ledger only serves the next start's sweep; a run never fails for it.
   }

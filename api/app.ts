@@ -11,6 +11,7 @@ import {
   type ZodTypeProvider,
 } from '@fastify/type-provider-zod';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { metrics } from '../activities/metrics';
 import type { ApiTokens } from './auth';
 import { registerAuth } from './auth-hook';
 import { registerErrorHandler } from './errors';
@@ -49,6 +50,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.decorate('workItems', new WorkItems({ client: options.client, taskQueue: options.taskQueue, callTimeoutMs: options.callTimeoutMs }));
   registerErrorHandler(app);
   registerAuth(app, options.auth ?? null);
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+  });
 
   await app.register(fastifySwagger, {
     openapi: {

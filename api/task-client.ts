@@ -11,6 +11,7 @@ import {
 } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { AGENT_NAME_PATTERN } from '../activities/agents/config';
 import { SIGNAL_PAYLOADS, stateQuery, type SignalName } from '../workflows/messages';
 import { BatonAgent, BatonCostUsd, BatonFingerprint, BatonGates, BatonPriority, BatonStage, BatonStatus } from '../workflows/search-attributes';
 import {
@@ -77,7 +78,8 @@ export const TaskFiltersSchema = z.object({
   stage: z.enum(['define', 'implement', 'review', 'done']).optional(),
   status: z.enum(['queued', 'running', 'waiting', 'escalated', 'paused', 'completed', 'failed', 'cancelled']).optional(),
   priority: z.enum(['P0', 'P1', 'P2']).optional(),
-  agent: z.string().min(1).max(128).optional(),
+  /** An agent's name (agents.yaml's pattern): anything else could never match, and some bytes Temporal's query parser refuses. */
+  agent: z.string().regex(AGENT_NAME_PATTERN, 'agent must be an agent name (letters, digits, . _ -)').optional(),
   /** v2: tasks whose reported cost is at least / at most this many US dollars. */
   minCostUsd: z.coerce.number().min(0).max(1_000_000).optional(),
   maxCostUsd: z.coerce.number().min(0).max(1_000_000).optional(),

@@ -2,6 +2,7 @@
  * `baton dev`: the whole stack on one machine — an embedded Temporal dev server with its Web UI (unless
  * TEMPORAL_ADDRESS points at a cluster), the orchestrator worker, one worker per agent, and the API.
  */
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import {
@@ -33,6 +34,13 @@ export async function dev(settings: Settings, options: DevOptions): Promise<void
   let uiUrl = settings.uiUrl;
   if (!settings.temporalAddress) {
     const dbFile = resolve(options.dbFile ?? join(settings.home, 'temporal.db'));
+    // A server left by a `baton dev` that was killed ends with it (temporal/lifeline.sh) within seconds; a port
+    // still taken after that is someone else's, and a clear error beats talking to a stranger's server.
+    for (const [name, port] of [['--temporal-port', options.temporalPort], ['--ui-port', options.uiPort]] as const) {
+      if (!(await portFreeWithin(port, 10_000))) {
+        throw new Error(`port ${port} (${name}) is in use by another process: stop it, or pick another port with ${name}`);
+      }
+    }
     say(`starting the Temporal dev server (database ${dbFile})`);
     server = await startDevServer({ port: options.temporalPort, uiPort: options.uiPort, dbFile, log: say });
     uiUrl = server.uiUrl ?? undefined;
@@ -69,4 +77,18 @@ export async function dev(settings: Settings, options: DevOptions): Promise<void
     await stop('worker failure');
     process.exit(1);
   });
+}
+
+/** Whether 127.0.0.1:`port` can be bound, waiting up to `withinMs` for it to be freed. */
+async function portFreeWithin(port: number, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free || Date.now() > deadline) return free;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }

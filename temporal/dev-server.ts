@@ -3,7 +3,7 @@
  * optional) with the CLI that `resolveTemporalCli` finds. `baton dev` and the test suite both use it.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { EphemeralServerExecutable } from '@temporalio/testing';
 import { BATON_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
@@ -26,6 +26,12 @@ export const FLEET_DYNAMIC_CONFIG = [
   'frontend.WorkerHeartbeatsEnabled=true',
   'frontend.ListWorkersEnabled=true',
 ];
+
+/**
+ * The server runs under this wrapper (temporal/lifeline.sh): it ends the server once the process that started
+ * it is gone, so a `baton dev` killed with SIGKILL leaves no dev server holding its ports and database.
+ */
+const LIFELINE = join(__dirname, 'lifeline.sh');
 
 export interface DevServerOptions extends ResolveOptions {
   /** gRPC port; a free one when omitted. */
@@ -51,9 +57,13 @@ export interface DevServer {
 
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const resolved = await resolveTemporalCli(options);
+  if (resolved.kind === 'executable') {
+    // The SDK starts the server with this process's environment: the lifeline runs the real CLI from it.
+    process.env.BATON_TEMPORAL_CLI = resolved.path;
+  }
   const executable: EphemeralServerExecutable =
     resolved.kind === 'executable'
-      ? { type: 'existing-path', path: resolved.path }
+      ? { type: 'existing-path', path: LIFELINE }
       : { type: 'cached-download' };
   if (options.dbFile) mkdirSync(dirname(options.dbFile), { recursive: true });
   const namespace = options.namespace ?? 'default';

@@ -1,7 +1,7 @@
 /**
  * The only worker of an agent dies mid-stage (`kill -9`, no goodbye): the workflow learns it from the activity
  * heartbeat, Temporal shows the agent has no live worker, and the stage moves to another agent with the role.
- * When the dead agent's worker comes back on its machine, the agent process it left running is killed.
+ * The dead worker's agent process does not outlive it: a watchdog ends its process group within seconds.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -81,10 +81,11 @@ describe('failover when every worker of the chosen agent is gone', () => {
         `beta started the stage ${eventMs(betaStarted!) - eventMs(timedOut!)} ms after that (${eventMs(betaStarted!) - killedAt} ms after the kill)`,
     );
 
-    // The dead worker's agent is still running on alpha's machine until alpha's worker comes back.
-    expect(processGone(alphaAgent)).toBe(false);
+    // The dead worker's agent did not outlive it: its watchdog ended the agent's process group within seconds
+    // of the kill; a worker that comes back on that home finds nothing of it left to sweep.
+    const orphanGone = await until('the orphaned agent to be killed', () => (processGone(alphaAgent) ? Date.now() : undefined), 15_000);
+    console.log(`fleet failover: the killed worker's agent process was found gone ${orphanGone - killedAt} ms after kill -9 (first look after the failover)`);
     processes.push(await startAgentProcess(stack, { agentsFile: AGENTS_FILE, name: 'alpha', home: alphaHome }));
-    await until('the orphaned agent to be killed', () => (processGone(alphaAgent) ? true : undefined), 10_000);
-    expect(processes[2]!.output()).toContain(`killed process group ${alphaAgent}`);
+    expect(processes[2]!.output()).not.toContain('killed process group');
   });
 });
