@@ -1,26 +1,79 @@
 /**
- * Resolves the Temporal CLI that runs `server start-dev`, without a network download where possible:
- * `TEMPORAL_CLI_PATH`, then `temporal` on PATH, then a copy built before, then `go install` of a pinned
- * release (several minutes once, cached after), and only then the SDK's own download.
+ * Resolves the Temporal CLI that runs `server start-dev`: `TEMPORAL_CLI_PATH`, then `temporal` on PATH, then
+ * the copy in Baton's cache; else, where the internet is reachable, the official release downloaded into that
+ * cache (seconds), and only where it is not, `go install` of a pinned release through the Go module proxy
+ * (several minutes once, cached after). Which of the two is told by one HTTPS request to the download service
+ * with a 3 s deadline: offline, its DNS lookup fails in milliseconds.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { accessSync, chmodSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
 
 /** The newest CLI release without a `replace` directive, so `go install` accepts it. */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 
-export type TemporalCliSource = 'env' | 'path' | 'cache' | 'go-install';
+export type TemporalCliSource = 'env' | 'path' | 'cache' | 'download' | 'go-install';
 
-export type ResolvedTemporalCli =
-  | { kind: 'executable'; path: string; source: TemporalCliSource }
-  | { kind: 'sdk-download' };
+export type ResolvedTemporalCli = { kind: 'executable'; path: string; source: TemporalCliSource };
 
 export interface ResolveOptions {
   env?: NodeJS.ProcessEnv;
   /** Progress lines (the go build prints what it downloads and compiles). */
   log?: (line: string) => void;
+  /** The official download's description, or null when the download service cannot be reached (tests). */
+  probeDownload?: (env: NodeJS.ProcessEnv) => Promise<DownloadInfo | null>;
+}
+
+/** What the download service answers: where the release archive is, and which file of it is the CLI. */
+export interface DownloadInfo {
+  archive_url: string;
+  file_to_extract: string;
+}
+
+/** The release the SDK was tested with (`default`), for this machine's platform. */
+function downloadInfoUrl(): string {
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : process.arch;
+  const platform = process.platform === 'darwin' ? 'darwin' : process.platform === 'win32' ? 'windows' : 'linux';
+  const sdkVersion = (JSON.parse(readFileSync(require.resolve('@temporalio/testing/package.json'), 'utf8')) as { version: string }).version;
+  return `https://temporal.download/cli/default?arch=${arch}&platform=${platform}&format=tar.gz&sdk-name=sdk-typescript&sdk-version=${sdkVersion}`;
+}
+
+/** Asks the download service where the official CLI is; null when it cannot be reached within 3 s (offline). */
+export async function probeOfficialDownload(env: NodeJS.ProcessEnv = process.env): Promise<DownloadInfo | null> {
+  if (env.BATON_TEMPORAL_CLI_DOWNLOAD === 'off') return null;
+  try {
+    const response = await fetch(downloadInfoUrl(), { signal: AbortSignal.timeout(3_000) });
+    if (!response.ok) return null;
+    const info = (await response.json()) as Partial<DownloadInfo>;
+    return typeof info.archive_url === 'string' && typeof info.file_to_extract === 'string' ? (info as DownloadInfo) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Downloads the release archive and puts its CLI at `target`. */
+async function downloadCli(info: DownloadInfo, target: string, log: (line: string) => void): Promise<void> {
+  log(`downloading the official Temporal CLI (${info.archive_url})`);
+  const started = Date.now();
+  const response = await fetch(info.archive_url, { signal: AbortSignal.timeout(300_000) });
+  if (!response.ok) throw new Error(`downloading ${info.archive_url} answered ${response.status}`);
+  const work = mkdtempSync(join(tmpdir(), 'baton-temporal-cli-'));
+  try {
+    const archive = join(work, 'cli.tar.gz');
+    writeFileSync(archive, Buffer.from(await response.arrayBuffer()));
+    const code = await runTool(
+      { command: 'tar', args: ['-xzf', archive, '-C', work], env: process.env, onLine: log, stillRunning: (seconds) => `still unpacking the Temporal CLI (${seconds} s)` },
+      log,
+    );
+    if (code !== 0) throw new Error(`unpacking ${archive} failed with exit code ${code}`);
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(join(work, info.file_to_extract), target);
+    chmodSync(target, 0o755);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  log(`downloaded the Temporal CLI in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
 /** Where Baton keeps what it builds for itself (the Temporal CLI). */
@@ -115,12 +168,22 @@ export async function resolveTemporalCli(options: ResolveOptions = {}): Promise<
   const cached = join(binDir, 'temporal');
   if (isExecutable(cached)) return { kind: 'executable', path: cached, source: 'cache' };
 
+  const official = await (options.probeDownload ?? probeOfficialDownload)(env);
+  if (official) {
+    try {
+      await downloadCli(official, cached, log);
+      return { kind: 'executable', path: cached, source: 'download' };
+    } catch (error) {
+      log(`the official download failed (${error instanceof Error ? error.message : String(error)}): building from source instead`);
+    }
+  }
   const go = findOnPath('go', env);
   if (go) {
     await goInstall(go, binDir, env, log);
     if (!existsSync(cached)) throw new Error(`'go install' finished but ${cached} is missing`);
     return { kind: 'executable', path: cached, source: 'go-install' };
   }
-  log('no Temporal CLI and no Go toolchain found: falling back to the SDK download of the dev server');
-  return { kind: 'sdk-download' };
+  throw new Error(
+    'no Temporal CLI: set TEMPORAL_CLI_PATH, put `temporal` on PATH, allow https://temporal.download, or install Go to build it from source',
+  );
 }

@@ -57,14 +57,9 @@ export interface DevServer {
 
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const resolved = await resolveTemporalCli(options);
-  if (resolved.kind === 'executable') {
-    // The SDK starts the server with this process's environment: the lifeline runs the real CLI from it.
-    process.env.BATON_TEMPORAL_CLI = resolved.path;
-  }
-  const executable: EphemeralServerExecutable =
-    resolved.kind === 'executable'
-      ? { type: 'existing-path', path: LIFELINE }
-      : { type: 'cached-download' };
+  // The SDK starts the server with this process's environment: the lifeline runs the real CLI from it.
+  process.env.BATON_TEMPORAL_CLI = resolved.path;
+  const executable: EphemeralServerExecutable = { type: 'existing-path', path: LIFELINE };
   if (options.dbFile) mkdirSync(dirname(options.dbFile), { recursive: true });
   const namespace = options.namespace ?? 'default';
   const ip = options.ip ?? '127.0.0.1';
@@ -86,7 +81,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     address: env.address,
     namespace,
     uiUrl: options.uiPort !== undefined ? `http://${ip === '0.0.0.0' ? '127.0.0.1' : ip}:${options.uiPort}` : null,
-    cliPath: resolved.kind === 'executable' ? resolved.path : null,
+    cliPath: resolved.path,
     env,
     stop: () => env.teardown(),
   };
