@@ -51,6 +51,10 @@ function watchOwner(dir: string): void {
     const watchdog = spawn('/bin/sh', ['-c', script, String(process.pid), dir], { detached: true, stdio: 'ignore' });
     watchdog.on('error', () => watched.delete(dir));
     watchdog.unref();
+    // A clean exit has stopped its groups already: the watchdog goes with it rather than a second later.
+    process.once('exit', () => {
+      if (watchdog.exitCode === null) watchdog.kill('SIGKILL');
+    });
   } catch {
     // No shell: the next start's sweep still ends what we leave.
     watched.delete(dir);

@@ -2,9 +2,8 @@
  * `baton dev`: the whole stack on one machine — an embedded Temporal dev server with its Web UI (unless
  * TEMPORAL_ADDRESS points at a cluster), the orchestrator worker, one worker per agent, and the API.
  */
-import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
-import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { resolve } from 'node:path';
+import type { DevServer } from '../temporal/dev-server';
 import {
   checkServer,
   connect,
@@ -27,32 +26,22 @@ export interface DevOptions {
 
 export const DEMO_AGENTS_FILE = resolve(__dirname, '..', 'agents', 'agents.yaml');
 
-export async function dev(settings: Settings, options: DevOptions): Promise<void> {
+/**
+ * Runs the stack. `embedded` is the dev server already starting (cli/embedded-server.ts), or undefined when
+ * `TEMPORAL_ADDRESS` points at a server of its own.
+ */
+export async function dev(settings: Settings, options: DevOptions, embedded: Promise<DevServer> | undefined): Promise<void> {
   await installRuntime();
   const agents = loadAgents(options.agentsFile);
-  let server: DevServer | undefined;
-  let uiUrl = settings.uiUrl;
-  if (!settings.temporalAddress) {
-    const dbFile = resolve(options.dbFile ?? join(settings.home, 'temporal.db'));
-    // A server left by a `baton dev` that was killed ends with it (temporal/lifeline.sh) within seconds; a port
-    // still taken after that is someone else's, and a clear error beats talking to a stranger's server.
-    for (const [name, port] of [['--temporal-port', options.temporalPort], ['--ui-port', options.uiPort]] as const) {
-      if (!(await portFreeWithin(port, 10_000))) {
-        throw new Error(`port ${port} (${name}) is in use by another process: stop it, or pick another port with ${name}`);
-      }
-    }
-    say(`starting the Temporal dev server (database ${dbFile})`);
-    server = await startDevServer({ port: options.temporalPort, uiPort: options.uiPort, dbFile, log: say });
-    uiUrl = server.uiUrl ?? undefined;
-  }
+  const server = embedded ? await embedded : undefined;
+  const uiUrl = server ? (server.uiUrl ?? undefined) : settings.uiUrl;
   const connections = await connect(settings, server?.address);
   if (!server) await checkServer(settings, connections);
-  const workers = await createWorkers(settings, connections, agents, {
-    orchestrator: true,
-    agentNames: agents.map((agent) => agent.name),
-  });
+  const [workers, app] = await Promise.all([
+    createWorkers(settings, connections, agents, { orchestrator: true, agentNames: agents.map((agent) => agent.name) }),
+    startApi(settings, connections, uiUrl),
+  ]);
   const running = runWorkers(workers);
-  const app = await startApi(settings, connections, uiUrl);
 
   const apiUrl = `http://${settings.apiHost}:${settings.apiPort}`;
   say(`Temporal:  ${server?.address ?? settings.temporalAddress} (namespace ${settings.namespace}, task queue ${settings.taskQueue})`);
@@ -79,16 +68,3 @@ export async function dev(settings: Settings, options: DevOptions): Promise<void
   });
 }
 
-/** Whether 127.0.0.1:`port` can be bound, waiting up to `withinMs` for it to be freed. */
-async function portFreeWithin(port: number, withinMs: number): Promise<boolean> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free || Date.now() > deadline) return free;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}

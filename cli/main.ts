@@ -88,13 +88,22 @@ async function main(argv: string[]): Promise<void> {
 
   switch (command) {
     case 'dev': {
-      const { dev } = load('./dev') as typeof import('./dev');
-      return dev(settings, {
-        agentsFile: agentsFile(),
+      const options = {
+        agentsFile: values.agents ?? join(__dirname, '..', 'agents', 'agents.yaml'),
         temporalPort: port(values['temporal-port'], 'temporal-port', 7233),
         uiPort: port(values['ui-port'], 'ui-port', 8233),
         dbFile: values.db,
-      });
+      };
+      // The embedded server starts first and comes up while the workers and the API load.
+      let embedded: Promise<import('../temporal/dev-server').DevServer> | undefined;
+      if (!settings.temporalAddress) {
+        const { startEmbeddedServer } = load('./embedded-server') as typeof import('./embedded-server');
+        embedded = startEmbeddedServer({ home: settings.home, ...options, log: (line) => process.stdout.write(`[baton] ${line}\n`) });
+        // Awaited by dev(); a failure before then must not go unhandled.
+        embedded.catch(() => undefined);
+      }
+      const { dev } = load('./dev') as typeof import('./dev');
+      return dev(settings, options, embedded);
     }
     case 'agent':
     case 'worker': {

@@ -155,16 +155,24 @@ export async function createWorkers(
   const workers: Worker[] = [];
   const memberships: Membership[] = [];
   if (parts.orchestrator) {
-    workers.push(await createOrchestratorWorker({ ...common, client: connections.client, agents, webhookUrl: settings.webhookUrl }));
-    // The dependency waits of the orchestrator's tasks (spec.dependsOn) run beside it.
-    workers.push(await createDependencyWorker({ ...common, client: connections.client }));
+    workers.push(
+      ...(await Promise.all([
+        createOrchestratorWorker({ ...common, client: connections.client, agents, webhookUrl: settings.webhookUrl }),
+        // The dependency waits of the orchestrator's tasks (spec.dependsOn) run beside it.
+        createDependencyWorker({ ...common, client: connections.client }),
+      ])),
+    );
   }
-  for (const name of parts.agentNames) {
+  const chosen = parts.agentNames.map((name) => {
     const agent = agents.find((candidate) => candidate.name === name);
     if (!agent) throw new Error(`no agent named "${name}" (known: ${agents.map((a) => a.name).join(', ')})`);
-    const created = await createAgentWorkers({ ...common, client: connections.client, agent, home: settings.home });
-    workers.push(...created.workers);
-    memberships.push(created.membership);
+    return agent;
+  });
+  // Created side by side: each joins its record in Temporal (one round trip) and builds its workers.
+  const created = await Promise.all(chosen.map((agent) => createAgentWorkers({ ...common, client: connections.client, agent, home: settings.home })));
+  for (const each of created) {
+    workers.push(...each.workers);
+    memberships.push(each.membership);
   }
   return { workers, memberships };
 }

@@ -1,13 +1,19 @@
 /**
  * Starts `temporal server start-dev` (file-backed SQLite, Baton's search attributes registered, Web UI
- * optional) with the CLI that `resolveTemporalCli` finds. `baton dev` and the test suite both use it.
+ * optional) with the CLI that `resolveTemporalCli` finds, under its lifeline. `baton dev` and the test suite
+ * both use it. It loads nothing of the SDK: `baton dev` starts the server first and loads the rest meanwhile.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { connect as tcpConnect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { EphemeralServerExecutable } from '@temporalio/testing';
 import { BATON_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { resolveTemporalCli, type ResolveOptions } from './cli';
+
+/** Baton's search attributes as the CLI's `--search-attribute` takes them (`BatonStage=Keyword`). */
+const SEARCH_ATTRIBUTE_FLAGS = BATON_SEARCH_ATTRIBUTES.map(
+  (key) => `${key.name}=${key.type.split('_').map((word) => word[0] + word.slice(1).toLowerCase()).join('')}`,
+);
 
 /**
  * The dev server's timer queue may fire a timer up to 1 s late (its default max time shift); escalation
@@ -50,39 +56,84 @@ export interface DevServer {
   address: string;
   namespace: string;
   uiUrl: string | null;
-  cliPath: string | null;
-  env: TestWorkflowEnvironment;
+  cliPath: string;
+  pid: number;
   stop(): Promise<void>;
+}
+
+function freePort(ip: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, ip, () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+function accepts(ip: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ host: ip, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const resolved = await resolveTemporalCli(options);
-  // The SDK starts the server with this process's environment: the lifeline runs the real CLI from it.
-  process.env.BATON_TEMPORAL_CLI = resolved.path;
-  const executable: EphemeralServerExecutable = { type: 'existing-path', path: LIFELINE };
   if (options.dbFile) mkdirSync(dirname(options.dbFile), { recursive: true });
   const namespace = options.namespace ?? 'default';
   const ip = options.ip ?? '127.0.0.1';
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable,
-      ip,
-      port: options.port,
-      namespace,
-      dbFilename: options.dbFile,
-      ui: options.uiPort !== undefined,
-      uiPort: options.uiPort,
-      searchAttributes: BATON_SEARCH_ATTRIBUTES,
-      log: { format: 'pretty', level: 'warn' },
-      extraArgs: [PRECISE_TIMERS, ...FLEET_DYNAMIC_CONFIG, ...(options.dynamicConfig ?? [])].flatMap((value) => ['--dynamic-config-value', value]),
-    },
-  });
+  const port = options.port ?? (await freePort(ip));
+  const args = [
+    'server', 'start-dev',
+    '--ip', ip,
+    '--port', String(port),
+    '--namespace', namespace,
+    '--log-format', 'pretty',
+    '--log-level', 'warn',
+    ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
+    ...(options.uiPort !== undefined ? ['--ui-port', String(options.uiPort)] : ['--headless']),
+    ...SEARCH_ATTRIBUTE_FLAGS.flatMap((flag) => ['--search-attribute', flag]),
+    ...[PRECISE_TIMERS, ...FLEET_DYNAMIC_CONFIG, ...(options.dynamicConfig ?? [])].flatMap((value) => ['--dynamic-config-value', value]),
+  ];
+  // The lifeline runs the real CLI (BATON_TEMPORAL_CLI) and ends it when this process is gone.
+  const child = spawn(LIFELINE, args, { env: { ...process.env, BATON_TEMPORAL_CLI: resolved.path }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + 60_000;
+  while (!(await accepts(ip, port))) {
+    if (gone) throw new Error(`the Temporal dev server exited before it served (port ${port}):\n${output}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the Temporal dev server did not serve on port ${port} within 60 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const address = `${ip === '0.0.0.0' ? '127.0.0.1' : ip}:${port}`;
   return {
-    address: env.address,
+    address,
     namespace,
     uiUrl: options.uiPort !== undefined ? `http://${ip === '0.0.0.0' ? '127.0.0.1' : ip}:${options.uiPort}` : null,
     cliPath: resolved.path,
-    env,
-    stop: () => env.teardown(),
+    pid: child.pid!,
+    async stop() {
+      if (gone) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
   };
 }

@@ -2,14 +2,57 @@
  * The orchestrator worker: runs `taskWorkflow` and the agents' record workflows (`agentRecord`), with the
  * orchestrator activities (agent choice from the fleet, liveness, notifications) on the Baton task queue.
  */
-import { resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
+import { batonCacheDir } from '../temporal/cli';
 import type { AgentConfig } from '../activities/agents/config';
 import { createOrchestratorActivities } from '../activities/orchestrator';
 
-/** The workflow sources, bundled by the worker at start (or ahead of time by the tests). */
+/** The workflow sources, bundled once per version of them (or ahead of time by the tests). */
 export const WORKFLOWS_PATH = resolve(__dirname, '..', 'workflows', 'index.ts');
+
+/**
+ * Workflows kept in the worker's cache (`BATON_WORKFLOW_CACHE`, default 250). Each cached run holds its state
+ * in memory; an evicted one (a task waiting on a human for hours) is replayed from its history when it next
+ * has work. The SDK's default grows with the heap (thousands here), about 1 MB per open task.
+ */
+export function workflowCacheSize(env: NodeJS.ProcessEnv = process.env): number {
+  const value = Number(env.BATON_WORKFLOW_CACHE ?? 250);
+  return Number.isInteger(value) && value >= 0 ? value : 250;
+}
+
+/**
+ * The workflow bundle, built once per version of `workflows/` and of the SDK and kept in Baton's cache: a
+ * start of `baton dev` or `baton worker` then takes its code from disk instead of bundling for seconds.
+ */
+export async function workflowBundle(log?: (line: string) => void): Promise<{ code: string }> {
+  const dir = resolve(__dirname, '..', 'workflows');
+  const hash = createHash('sha256');
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) hash.update(name).update(readFileSync(join(dir, name)));
+  for (const pkg of ['@temporalio/workflow', '@temporalio/worker', '@temporalio/common', 'zod']) {
+    hash.update(readFileSync(require.resolve(`${pkg}/package.json`)));
+  }
+  const file = join(batonCacheDir(), 'workflow-bundles', `${hash.digest('hex').slice(0, 24)}.js`);
+  try {
+    return { code: readFileSync(file, 'utf8') };
+  } catch {
+    log?.('bundling the workflows (once per version; cached after)');
+    const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+    try {
+      mkdirSync(join(file, '..'), { recursive: true });
+      // Written aside and renamed: two processes starting at once never read half a bundle.
+      const partial = `${file}.${process.pid}.tmp`;
+      writeFileSync(partial, code);
+      renameSync(partial, file);
+    } catch {
+      // A read-only cache only costs the next start its bundling.
+    }
+    return { code };
+  }
+}
 
 export interface OrchestratorWorkerOptions {
   connection: NativeConnection;
@@ -24,12 +67,13 @@ export interface OrchestratorWorkerOptions {
   workflowBundle?: WorkflowBundleOption;
 }
 
-export function createOrchestratorWorker(options: OrchestratorWorkerOptions): Promise<Worker> {
+export async function createOrchestratorWorker(options: OrchestratorWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    workflowBundle: options.workflowBundle ?? (await workflowBundle()),
+    maxCachedWorkflows: workflowCacheSize(),
     activities: createOrchestratorActivities({
       client: options.client,
       namespace: options.namespace,

@@ -121,7 +121,9 @@ describe('baton dev, end to end', () => {
     expect(code).toBe(0);
     expect(dev.output()).toContain('[baton] stopped');
     // The embedded dev server (started with this stack's --db file) is gone too.
-    const left = execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((line) => line.includes(dev.home));
-    expect(left).toEqual([]);
+    // (The server's lifeline watcher notices within a second that it has nothing left to watch.)
+    const left = () => execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((line) => line.includes(dev.home));
+    for (let i = 0; i < 50 && left().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(left()).toEqual([]);
   });
 });
