@@ -49,6 +49,13 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
   const fetchImpl = deps.fetchImpl ?? fetch;
   const fleetOptions = { client: deps.client, namespace: deps.namespace, baseQueue: deps.baseQueue };
   const declared: AgentDescriptor[] = deps.agents.map(descriptorOf);
+  /**
+   * Pinned agents found lately, by name: a stage handed to a pinned agent need not ask Temporal again for
+   * a few seconds (the handoff's critical path). Only found ones are kept, so an agent that starts is seen
+   * at once; one that goes away is found out by its attempt (its queue has no live worker -> failover).
+   */
+  const recentlyFound = new Map<string, { descriptor: AgentDescriptor; at: number }>();
+  const FOUND_FOR_MS = 5_000;
 
   return {
     /**
@@ -58,8 +65,11 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
      */
     async chooseAgent(request: ChooseAgentRequest): Promise<ChosenAgent> {
       if (request.pinned) {
+        const found = recentlyFound.get(request.pinned);
+        if (found && Date.now() - found.at < FOUND_FOR_MS) return { agent: found.descriptor.name, kind: found.descriptor.kind };
         const record = await describeAgentRecord(deps.client, deps.baseQueue, request.pinned);
         const descriptor = record?.descriptor ?? declared.find((agent) => agent.name === request.pinned);
+        if (record) recentlyFound.set(request.pinned, { descriptor: record.descriptor, at: Date.now() });
         if (!descriptor) {
           throw ApplicationFailure.nonRetryable(`no agent named "${request.pinned}" is registered (start it with baton agent, or declare it in the agents file)`, 'NoAgentAvailable');
         }

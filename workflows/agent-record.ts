@@ -40,12 +40,14 @@ export const AgentDescriptorSchema = z.object({
 
 const WorkerJoinedSchema = z.object({ identity: Identity, descriptor: AgentDescriptorSchema });
 const WorkerLeftSchema = z.object({ identity: Identity, live: z.array(Identity).max(10_000).optional() });
-const StageFinishedSchema = z.object({
+const StageFinishedOne = z.object({
   taskId: z.string().min(1).max(512),
   stage: z.enum(AGENT_STAGES),
   ok: z.boolean(),
   durationMs: z.number().finite().min(0),
 });
+/** One finished stage, or (from a worker, batched once a second) several. */
+const StageFinishedSchema = z.union([StageFinishedOne.transform((one) => [one]), z.object({ batch: z.array(StageFinishedOne).max(10_000) }).transform(({ batch }) => batch)]);
 
 /** Signal arguments are `unknown`: the record validates them and ignores what does not parse. */
 export const workerJoinedSignal = wf.defineSignal<[unknown]>(WORKER_JOINED_SIGNAL);
@@ -129,9 +131,11 @@ export async function agentRecord(input: AgentRecordInput): Promise<AgentRecordD
     signals += 1;
     const payload = StageFinishedSchema.safeParse(raw);
     if (!payload.success) return rejected(STAGE_FINISHED_SIGNAL, payload.error);
-    if (payload.data.ok) completed += 1;
-    else failed += 1;
-    recentMs = [...recentMs, Math.round(payload.data.durationMs)].slice(-STATS_WINDOW);
+    for (const finished of payload.data) {
+      if (finished.ok) completed += 1;
+      else failed += 1;
+      recentMs = [...recentMs, Math.round(finished.durationMs)].slice(-STATS_WINDOW);
+    }
     memoDirty = true;
   });
   wf.setHandler(describeAgentQuery, () => ({ agent, joined: [...joined], stats: stats() }));

@@ -79,10 +79,21 @@ export async function joinFleet(options: MembershipOptions): Promise<Membership>
     staticSummary: `agent ${agent.name} (${descriptor.kind}: ${descriptor.roles.join(', ')})`,
   });
   const handle = client.workflow.getHandle(workflowId);
+  // Stage figures go to the record in batches, off the handoff's path: one signal per second at most.
+  let pending: StageFinished[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    timer = undefined;
+    const batch = pending;
+    pending = [];
+    if (batch.length > 0) void handle.signal(STAGE_FINISHED_SIGNAL, { batch }).catch(() => undefined);
+  };
   return {
     descriptor,
     identity,
     async leave() {
+      if (timer) clearTimeout(timer);
+      flush();
       const left: WorkerLeft = { identity };
       if (descriptor.kind === 'worker') {
         // The others still alive; killed workers are not among them and are forgotten with this goodbye.
@@ -92,7 +103,9 @@ export async function joinFleet(options: MembershipOptions): Promise<Membership>
       await handle.signal(WORKER_LEFT_SIGNAL, left).catch(() => undefined);
     },
     stageFinished(finished) {
-      void handle.signal(STAGE_FINISHED_SIGNAL, finished).catch(() => undefined);
+      pending.push(finished);
+      timer ??= setTimeout(flush, 1_000);
+      timer.unref();
     },
   };
 }
