@@ -28,7 +28,7 @@ import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { agentPids, processGone } from '../tests/helpers/processes';
 import { createAgentWorkers } from '../worker/agent-worker';
 import { createDependencyWorker } from '../worker/dependency-worker';
-import { createOrchestratorWorker } from '../worker/orchestrator-worker';
+import { bundleOptions, createOrchestratorWorker } from '../worker/orchestrator-worker';
 import type { AgentRunInput } from '../workflows/agent-protocol';
 import { DEFAULT_POLICY, type TaskSpec } from '../workflows/spec';
 import type { baselineChain, baselineTimer } from './workflows';
@@ -183,7 +183,7 @@ interface Stack {
 
 async function startStack(agents: AgentConfig[]): Promise<Stack> {
   const server = await startDevServer({ log: (line) => console.log(`  [temporal] ${line}`) });
-  const bundle = await bundleWorkflowCode({ workflowsPath: join(__dirname, 'workflows.ts'), logger: new DefaultLogger('WARN') });
+  const bundle = await bundleWorkflowCode(bundleOptions(join(__dirname, 'workflows.ts')));
   const native = await NativeConnection.connect({ address: server.address });
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection, namespace: 'default' });
