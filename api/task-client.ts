@@ -55,6 +55,16 @@ export class TemporalUnavailableError extends Error {
 
 const UNAVAILABLE_GRPC_CODES = new Set([4 /* DEADLINE_EXCEEDED */, 14 /* UNAVAILABLE */]);
 
+/** Runs one call to Temporal within `timeoutMs`; "cannot reach Temporal" becomes `TemporalUnavailableError` (503). */
+export async function callTemporal<T>(client: Client, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await client.withDeadline(Date.now() + timeoutMs, fn);
+  } catch (error) {
+    if (isUnavailable(error)) throw new TemporalUnavailableError(error);
+    throw error;
+  }
+}
+
 /** Temporal did not answer (unreachable, or out of time): the API answers 503. */
 export function isUnavailable(error: unknown): boolean {
   for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
@@ -141,13 +151,8 @@ export class TaskClient {
   }
 
   /** Runs one call to Temporal with a deadline, turning "cannot reach Temporal" into one error. */
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await this.client.withDeadline(Date.now() + this.callTimeoutMs, fn);
-    } catch (error) {
-      if (isUnavailable(error)) throw new TemporalUnavailableError(error);
-      throw error;
-    }
+  private call<T>(fn: () => Promise<T>): Promise<T> {
+    return callTemporal(this.client, this.callTimeoutMs, fn);
   }
 
   /** Link to a task's history in the Temporal Web UI. */

@@ -33,7 +33,7 @@ import { AGENT_OUTCOMES, AgentReportSchema, type AgentContext, type AgentReport,
 import { STAGE_FINISHED_SIGNAL, agentRecordWorkflowId, type AgentDescriptor, type StageFinished } from '../workflows/fleet';
 import { AGENT_STAGES, TASK_ID_PATTERN, type AgentStage } from '../workflows/spec';
 import { agentTaskQueue } from '../workflows/task-queues';
-import { TemporalUnavailableError, isUnavailable } from './task-client';
+import { TemporalUnavailableError, callTemporal, isUnavailable } from './task-client';
 
 /** How long a claim waits for work by default, and at most (below the 60 s long poll of Temporal's matching). */
 export const DEFAULT_CLAIM_WAIT_MS = 5_000;
@@ -484,13 +484,8 @@ export class WorkItems {
     void this.call(() => this.client.workflow.getHandle(item.w).signal(name, payload)).catch(() => undefined);
   }
 
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await this.client.withDeadline(Date.now() + this.callTimeoutMs, fn);
-    } catch (error) {
-      if (isUnavailable(error)) throw new TemporalUnavailableError(error);
-      throw error;
-    }
+  private call<T>(fn: () => Promise<T>): Promise<T> {
+    return callTemporal(this.client, this.callTimeoutMs, fn);
   }
 
   /** An async-completion call: a vanished activity is `WorkNotFoundError`; Temporal out of reach, unavailable. */

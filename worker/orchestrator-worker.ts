@@ -15,14 +15,12 @@ import { createOrchestratorActivities } from '../activities/orchestrator';
 export const WORKFLOWS_PATH = resolve(__dirname, '..', 'workflows', 'index.ts');
 
 /**
- * Modules evaluated once per worker and shared by every workflow it runs (the SDK's `preloadModules`):
- * zod and the modules that only define schemas and constants. Otherwise each cached workflow builds its own
- * copy of every schema — about 2 MB of memory per open task. None of them holds state.
+ * Modules evaluated once per worker and shared by every workflow it runs (the SDK's `preloadModules`): zod's
+ * own code, so each cached workflow does not load its own copy. Our schema modules are NOT shared: the SDK
+ * freezes shared modules, and zod defines some members of a schema on its first use, which a frozen schema
+ * refuses ("object is not extensible"), so every workflow builds its own schemas.
  */
-export const SHARED_WORKFLOW_MODULES = [
-  'zod',
-  ...['spec.ts', 'agent-protocol.ts', 'workspace.ts', 'messages.ts', 'search-attributes.ts', 'fleet.ts'].map((file) => resolve(__dirname, '..', 'workflows', file)),
-];
+export const SHARED_WORKFLOW_MODULES = ['zod'];
 
 /** How the workflows are bundled (by workers, the tests and the benchmark alike). */
 export function bundleOptions(workflowsPath = WORKFLOWS_PATH) {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { readFleet } from '../../activities/fleet/registry';
 import { AGENT_STATUSES } from '../../activities/fleet/routing';
 import { AGENT_STAGES } from '../../workflows/spec';
-import { isUnavailable, TemporalUnavailableError } from '../task-client';
+import { callTemporal } from '../task-client';
 
 const WorkerSchema = z.object({
   identity: z.string(),
@@ -46,15 +46,7 @@ export const agentRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async () => {
       const { client } = app.tasks;
-      let fleet;
-      try {
-        fleet = await client.withDeadline(Date.now() + 10_000, () =>
-          readFleet({ client, namespace: client.options.namespace, baseQueue: app.tasks.taskQueue }),
-        );
-      } catch (error) {
-        if (isUnavailable(error)) throw new TemporalUnavailableError(error);
-        throw error;
-      }
+      const fleet = await callTemporal(client, 10_000, () => readFleet({ client, namespace: client.options.namespace, baseQueue: app.tasks.taskQueue }));
       return {
         workerSource: fleet.workerSource,
         agents: fleet.agents.map(({ descriptor, status, workers, running, backlog, stats }) => ({
