@@ -15,12 +15,15 @@ import { createOrchestratorActivities } from '../activities/orchestrator';
 export const WORKFLOWS_PATH = resolve(__dirname, '..', 'workflows', 'index.ts');
 
 /**
- * Modules evaluated once per worker and shared by every workflow it runs (the SDK's `preloadModules`): zod's
- * own code, so each cached workflow does not load its own copy. Our schema modules are NOT shared: the SDK
- * freezes shared modules, and zod defines some members of a schema on its first use, which a frozen schema
- * refuses ("object is not extensible"), so every workflow builds its own schemas.
+ * Modules evaluated once per worker and shared by every workflow it runs (the SDK's `preloadModules`): zod and
+ * the modules that only define schemas and constants, so each cached workflow does not build its own copy of
+ * every schema. The SDK deep-freezes them, and zod finishes a schema on first use, so
+ * workflows/shared-schemas.ts (last) finishes every shared schema first. Stateless, all of them.
  */
-export const SHARED_WORKFLOW_MODULES = ['zod'];
+export const SHARED_WORKFLOW_MODULES = [
+  'zod',
+  ...['spec.ts', 'agent-protocol.ts', 'workspace.ts', 'signal-payloads.ts', 'shared-schemas.ts'].map((file) => resolve(__dirname, '..', 'workflows', file)),
+];
 
 /** How the workflows are bundled (by workers, the tests and the benchmark alike). */
 export function bundleOptions(workflowsPath = WORKFLOWS_PATH) {

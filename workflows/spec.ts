@@ -6,8 +6,19 @@ import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { DELIVER_POLICIES, GATE_PROFILES, type DeliverPolicy, type GatesPolicy } from './workspace';
 
+/**
+ * A string matching `pattern`, documented as its JSON Schema `pattern`. A refinement rather than zod's
+ * `.regex()`: workers share this module between workflows deep-frozen (workflows/shared-schemas.ts), and
+ * `.regex()` resets the pattern's `lastIndex` before each test, which a frozen pattern refuses.
+ */
+function matching(pattern: RegExp, message: string, base = z.string()) {
+  return base
+    .refine((value) => pattern.test(value), message)
+    .meta({ pattern: pattern.source });
+}
+
 export const TASK_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-export const TaskIdSchema = z.string().regex(TASK_ID_PATTERN, 'task id must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$');
+export const TaskIdSchema = matching(TASK_ID_PATTERN, 'task id must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$');
 
 export const STAGES = ['define', 'implement', 'review', 'done'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -68,11 +79,7 @@ function hasEmbeddedCredentials(url: string): boolean {
 }
 
 /** Branch names git accepts, without the forms that would be read as options or ranges. */
-const BranchName = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^(?!-)(?!.*\.\.)(?!.*@\{)[A-Za-z0-9._/-]+(?<![./])$/, 'baseBranch must be a plain branch name such as "main"');
+const BranchName = matching(/^(?!-)(?!.*\.\.)(?!.*@\{)[A-Za-z0-9._/-]+(?<![./])$/, 'baseBranch must be a plain branch name such as "main"', z.string().min(1).max(200));
 
 export const RepoSchema = z
   .object({
