@@ -444,6 +444,8 @@ async function main() {
       const latencies: number[] = [];
       let errors = 0;
       let serverErrors = 0;
+      /** The 5xx answers by request kind, status and error name, e.g. "signal 503 TemporalUnavailable". */
+      const serverErrorKinds = new Map<string, number>();
       const byKind = { create: 0, read: 0, signal: 0 };
       const request = async (kind: keyof typeof byKind) => {
         byKind[kind] += 1;
@@ -462,9 +464,20 @@ async function main() {
             const id = created[Math.floor(Math.random() * created.length)]!;
             response = await fetch(`${dev.apiUrl}/tasks/${id}/signals/addNote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: 'load', text: 'a note' }) });
           }
-          await response.arrayBuffer();
+          const body = await response.text();
           // 409: the task ended before the signal arrived, which is an answer, not an error.
-          if (response.status >= 500) serverErrors += 1;
+          if (response.status >= 500) {
+            serverErrors += 1;
+            let name = 'unknown';
+            try {
+              const answered = (JSON.parse(body) as { error?: unknown }).error;
+              if (typeof answered === 'string') name = answered;
+            } catch {
+              // not JSON: the name stays unknown
+            }
+            const key = `${kind} ${response.status} ${name}`;
+            serverErrorKinds.set(key, (serverErrorKinds.get(key) ?? 0) + 1);
+          }
           else if (response.status >= 400 && response.status !== 409) errors += 1;
         } catch {
           errors += 1;
@@ -490,7 +503,8 @@ async function main() {
       figure('API latency p50', percentile(latencies, 50), 'ms');
       figure('API latency p99', percentile(latencies, 99), 'ms', undefined, 'target < 200 ms');
       figure('errors (4xx other than 409, failed requests)', errors, 'requests');
-      figure('server errors (5xx)', serverErrors, 'requests');
+      const kinds = [...serverErrorKinds].sort((a, b) => b[1] - a[1]).map(([key, count]) => `${count} ${key}`);
+      figure('server errors (5xx)', serverErrors, 'requests', undefined, kinds.length ? kinds.join(', ') : undefined);
     } finally {
       await dev.stop();
     }
