@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import type { AgentStage } from '../workflows/spec';
 import type { EscalationNotice } from '../workflows/notifications';
 import type { AgentDescriptor, AgentLiveness, ChosenAgent } from '../workflows/fleet';
@@ -44,6 +45,10 @@ export function noticeText(notice: EscalationNotice): string {
   const detail = notice.detail ? ` — ${notice.detail}` : '';
   return `${head}: task ${notice.taskId} "${notice.title}" (${notice.priority}, ${notice.stage}) needs a human: ${notice.reason}${detail}`;
 }
+
+const { PendingActivityState } = temporal.api.enums.v1;
+/** A pending activity a worker took (a cancel request is only pending for a started one). */
+const STARTED_STATES = new Set([PendingActivityState.PENDING_ACTIVITY_STATE_STARTED, PendingActivityState.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED]);
 
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
   const fetchImpl = deps.fetchImpl ?? fetch;
@@ -85,6 +90,17 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
         throw ApplicationFailure.nonRetryable(`no agent${others} has the role "${request.stage}"${needs}${why}`, 'NoAgentAvailable');
       }
       return { agent: chosen.descriptor.name, kind: chosen.descriptor.kind };
+    },
+
+    /**
+     * Whether the task's agent work has left its queue: a worker took the pending `runAgent` activity (asked
+     * when a `setPriority` would re-queue work that sent no sign of life yet; started work must carry on).
+     */
+    async agentWorkStarted(request: { workflowId: string }): Promise<boolean> {
+      const description = await deps.client.workflow.getHandle(request.workflowId).describe();
+      return (description.raw.pendingActivities ?? []).some(
+        (activity) => activity.activityType?.name === 'runAgent' && activity.state !== undefined && activity.state !== null && STARTED_STATES.has(activity.state),
+      );
     },
 
     /** Whether an agent still has a live worker (asked after one of its attempts was lost). */

@@ -44,6 +44,11 @@ const AGENT_HEARTBEAT_TIMEOUT = '5s';
 const CODING_TASKS_PATCH = 'coding-tasks';
 /** Tasks started before the fleet keep Temporal's own retries on one agent's queue (see `TaskRun.fleet`). */
 const FLEET_ROUTING_PATCH = 'fleet-routing';
+/**
+ * A re-queue asks Temporal first whether the agent work already started: agents send their first sign of
+ * life only after a moment (a short stage sends none), so its absence no longer proves the work is queued.
+ */
+const REQUEUE_ASKS_PATCH = 'requeue-asks-temporal';
 /** How often a delivery may find the base moved under it before a human is asked. */
 const MAX_DELIVERY_ATTEMPTS = 3;
 
@@ -73,6 +78,13 @@ function chooseAgent(request: ChooseAgentRequest): Promise<ChosenAgent> {
       summary: `choose agent · ${request.stage}${request.pinned ? ` · ${request.pinned}` : ''}`,
     })
     .chooseAgent(request);
+}
+
+/** Asks Temporal whether the task's pending agent work was taken by a worker (before a re-queue). */
+function agentWorkStarted(workflowId: string): Promise<boolean> {
+  return wf
+    .proxyLocalActivities<OrchestratorActivities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 }, summary: 'agent work started?' })
+    .agentWorkStarted({ workflowId });
 }
 
 /** Asks Temporal whether an agent still has a live worker (after one of its attempts was lost). */
@@ -202,7 +214,7 @@ class TaskRun {
    * agent work at the task's priority, and re-queues work not yet started when the priority changes.
    */
   private fleet = false;
-  /** The assigned agent's attempt has started (a sign of life arrived since the assignment). */
+  /** The assigned agent's attempt has started (a sign of life arrived since the assignment, or Temporal said so). */
   private agentStarted = false;
   /** A new priority asks for the waiting agent work to go back to the queue. */
   private requeue = false;
@@ -779,7 +791,21 @@ class TaskRun {
       (result) => (settled.value = { ok: true, result }),
       (error: unknown) => (settled.value = { ok: false, error }),
     );
-    await this.waitUntil(() => settled.value !== undefined || this.action !== null || this.requeue);
+    for (;;) {
+      await this.waitUntil(() => settled.value !== undefined || this.action !== null || this.requeue);
+      if (!this.requeue || this.action !== null || settled.value !== undefined || !wf.patched(REQUEUE_ASKS_PATCH)) break;
+      let started: boolean;
+      try {
+        started = await agentWorkStarted(this.state.workflowId);
+      } catch (error) {
+        // Temporal could not say: leave the work where it is rather than risk cancelling a running agent.
+        this.record('signal', `the new priority applies from the next stage: could not tell whether the agent work started (${describeError(error)})`);
+        started = true;
+      }
+      if (!started) break;
+      this.agentStarted = true;
+      this.requeue = false;
+    }
     if ((this.action !== null || this.requeue) && settled.value === undefined) {
       scope.cancel();
       await wf.condition(() => settled.value !== undefined);

@@ -58,6 +58,8 @@ const DEFAULT_HEARTBEAT_EVERY_MS = 1000;
 const DEFAULT_LOG_LIMIT_BYTES = 1024 * 1024;
 /** Progress goes out no more often than signs of life (and never more than once a second): history stays bounded. */
 const MIN_PROGRESS_EVERY_MS = 1000;
+/** Signs of life and progress start this long after an attempt's start at most: a stage shorter than it sends none. */
+const FIRST_SIGNAL_AFTER_MS = 2000;
 /** The `progress` signal's payload schema caps the message at this length. */
 const MAX_PROGRESS_CHARS = 2000;
 const MAX_QUOTED_LINE_CHARS = 500;
@@ -138,14 +140,18 @@ export async function runAttempt(deps: AgentDriverDeps, input: AgentRunInput, dr
         ctx.log.warn('Could not signal the task workflow', { signal: name, error: errorMessage(err) });
       });
   };
-  const signOfLife = new Throttle<void>(validInterval(input.signOfLifeEveryMs), () => signal('heartbeat', { agent: agent.name }));
-  // The first sign of life tells the workflow its work left the queue (a later setPriority no longer re-queues it).
+  const signOfLifeEveryMs = validInterval(input.signOfLifeEveryMs);
+  // Nothing goes out before this long after the start (never later than the first interval's end).
+  const firstSignalAfterMs = Math.min(FIRST_SIGNAL_AFTER_MS, signOfLifeEveryMs);
+  const signOfLife = new Throttle<void>(signOfLifeEveryMs, () => signal('heartbeat', { agent: agent.name }), firstSignalAfterMs);
+  // Signs of life begin a moment after the start (the activity's start is one): a short stage sends none,
+  // which halves the workflow tasks of a quick task. Whether the work left its queue, a re-queue asks Temporal.
   signOfLife.push();
-  const progress = new Throttle<string>(Math.max(MIN_PROGRESS_EVERY_MS, validInterval(input.signOfLifeEveryMs)), (message) => {
+  const progress = new Throttle<string>(Math.max(MIN_PROGRESS_EVERY_MS, signOfLifeEveryMs), (message) => {
     signal('progress', { agent: agent.name, message });
     // A progress report resets the idle clock too, so it stands in for the pending sign of life.
     signOfLife.markSent();
-  });
+  }, firstSignalAfterMs);
   const log = new BoundedLog(logFile, deps.logLimitBytes ?? DEFAULT_LOG_LIMIT_BYTES, (err) => {
     ctx.log.warn('Could not write the agent log', { logFile, error: errorMessage(err) });
   });
@@ -268,14 +274,18 @@ export function errorMessage(err: unknown): string {
  * interval, and only the newest value of an interval is sent. Nothing is sent after `stop()`.
  */
 class Throttle<T> {
-  private lastSentAt = -Infinity;
+  private lastSentAt: number;
   private pending: { value: T } | undefined;
   private timer: NodeJS.Timeout | undefined;
 
+  /** `firstAfterMs`: nothing goes out before this long after construction (0: the first value at once). */
   constructor(
     private readonly intervalMs: number,
     private readonly send: (value: T) => void,
-  ) {}
+    firstAfterMs = 0,
+  ) {
+    this.lastSentAt = performance.now() - intervalMs + Math.min(firstAfterMs, intervalMs);
+  }
 
   /** Returns true if the value was sent now. */
   push(value: T): boolean {

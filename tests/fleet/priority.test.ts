@@ -43,6 +43,9 @@ describe('priorities when agents are scarce', () => {
     const blocker = await start('blocker', 'P1');
     for (let i = 0; i < 600 && !started().includes(blocker); i++) await new Promise((r) => setTimeout(r, 100));
     expect(started()).toEqual([blocker]);
+    // Started work carries on at its new priority, whether or not its agent has sent a sign of life yet.
+    await stack.tasks.signal(blocker, 'setPriority', { by: 'lead', priority: 'P0' });
+    await stack.waitFor(blocker, (s) => s.priority === 'P0');
 
     const low = await start('low', 'P2');
     const mid = await start('mid', 'P1');
@@ -57,5 +60,7 @@ describe('priorities when agents are scarce', () => {
     for (const id of [blocker, low, mid, high, bumped]) await stack.waitFor(id, (s) => s.status === 'completed', 120_000);
     // One slot: each started only after the previous one finished, in priority order (FIFO within a priority).
     expect(started()).toEqual([blocker, high, bumped, mid, low]);
+    const blockerState = await stack.tasks.state(blocker);
+    expect(blockerState.timeline.filter((e) => e.type === 'requeued')).toEqual([]);
   });
 });
