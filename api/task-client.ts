@@ -9,6 +9,8 @@ import {
   type Client,
   type WorkflowExecutionInfo,
 } from '@temporalio/client';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
+import { temporal } from '@temporalio/proto';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { AGENT_NAME_PATTERN } from '../activities/agents/config';
@@ -132,6 +134,11 @@ function generateTaskId(): string {
   return `T-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
+/** Final states kept by a TaskClient (the most recently read ones). */
+const CLOSED_STATES_KEPT = 500;
+const CLOSE_EVENT = temporal.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
+const GRPC_NOT_FOUND = new Set([5 /* NOT_FOUND */]);
+
 export class TaskClient {
   readonly client: Client;
   readonly taskQueue: string;
@@ -140,6 +147,11 @@ export class TaskClient {
   private readonly callTimeoutMs: number;
   /** v2: dependency and duplicate checks before a start (api/task-admission.ts). */
   private readonly admission: TaskAdmission;
+  /**
+   * Final states of ended tasks, by task id, least recently read first. A task id names one task, ever, and
+   * an ended task's state never changes, so a kept one is simply served again.
+   */
+  private readonly closedStates = new Map<string, TaskState>();
 
   constructor(options: TaskClientOptions) {
     this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
@@ -207,13 +219,54 @@ export class TaskClient {
     }
   }
 
+  /**
+   * A task's state: an ended task's from its workflow's result (Temporal's server alone answers, no worker
+   * replays the history), an open task's from the workflow query `state`.
+   */
   async state(taskId: string): Promise<TaskState> {
+    const kept = this.closedStates.get(taskId);
+    if (kept) {
+      this.closedStates.delete(taskId);
+      this.closedStates.set(taskId, kept);
+      return kept;
+    }
     try {
+      const final = await this.call(() => this.finalState(taskId));
+      if (final) {
+        this.closedStates.set(taskId, final);
+        if (this.closedStates.size > CLOSED_STATES_KEPT) this.closedStates.delete(this.closedStates.keys().next().value!);
+        return final;
+      }
       return await this.call(() => this.client.workflow.getHandle(workflowIdForTask(taskId)).query(stateQuery));
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
       throw error;
     }
+  }
+
+  /**
+   * The state an ended task's workflow returned (its close event, which the server answers at once), or
+   * undefined while it runs. A run that ended without a result (terminated, failed, timed out) is left to
+   * the query, which replays it.
+   */
+  private async finalState(taskId: string): Promise<TaskState | undefined> {
+    const { namespace, loadedDataConverter } = this.client.options;
+    let response: temporal.api.workflowservice.v1.IGetWorkflowExecutionHistoryResponse;
+    try {
+      response = await this.client.workflowService.getWorkflowExecutionHistory({
+        namespace,
+        execution: { workflowId: workflowIdForTask(taskId) },
+        historyEventFilterType: CLOSE_EVENT,
+        waitNewEvent: false,
+        skipArchival: true,
+      });
+    } catch (error) {
+      if (isGrpcServiceError(error) && GRPC_NOT_FOUND.has(error.code)) throw new TaskNotFoundError(taskId);
+      throw error;
+    }
+    const payloads = response.history?.events?.[0]?.workflowExecutionCompletedEventAttributes?.result?.payloads;
+    if (!payloads?.length) return undefined;
+    return decodeFromPayloadsAtIndex<TaskState>(loadedDataConverter, 0, payloads);
   }
 
   /** Validates the payload (throws a ZodError) and sends the signal to an open task. */

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TaskClient, TaskNotFoundError } from '../../api/task-client';
+import { stateQuery } from '../../workflows/messages';
 import { demoAgents, startStack, type TestStack } from '../helpers/stack';
 
 describe('taskWorkflow lifecycle with the demo agents', () => {
@@ -30,5 +32,22 @@ describe('taskWorkflow lifecycle with the demo agents', () => {
     expect(state.feedback[0]).toMatchObject({ round: 1, from: 'reviewer' });
     expect(state.assignee).toBeNull();
     expect(state.escalation).toBeNull();
+  });
+
+  it("reads an ended task's state without any worker, from its workflow's result", async () => {
+    const taskId = stack.taskId('T-ended');
+    await stack.tasks.start({ id: taskId, title: 'Read me after the end' });
+    await stack.waitFor(taskId, (s) => s.status === 'completed');
+    const queried = await stack.client.workflow.getHandle(`task-${taskId}`).query(stateQuery);
+    await stack.stopOrchestrator();
+    try {
+      // With no orchestrator worker a query cannot be answered (it would run into the 3 s deadline).
+      const reader = new TaskClient({ client: stack.client, taskQueue: stack.taskQueue, callTimeoutMs: 3_000 });
+      expect(await reader.state(taskId)).toEqual(queried);
+      expect(await reader.state(taskId)).toEqual(queried);
+      await expect(reader.state(stack.taskId('T-never'))).rejects.toBeInstanceOf(TaskNotFoundError);
+    } finally {
+      await stack.startOrchestrator();
+    }
   });
 });
