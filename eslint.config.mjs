@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((name) => `node:${name}`)];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.baton/**', 'agents/**', 'tests/fixtures/**', 'bin/**'] },
+  { ignores: ['node_modules/**', '.baton/**', 'agents/**', 'tests/fixtures/**', 'bin/**', 'bench/agents/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -137,7 +137,6 @@ function generateTaskId(): string {
 /** Final states kept by a TaskClient (the most recently read ones). */
 const CLOSED_STATES_KEPT = 500;
 const CLOSE_EVENT = temporal.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
-const GRPC_NOT_FOUND = new Set([5 /* NOT_FOUND */]);
 
 export class TaskClient {
   readonly client: Client;
@@ -245,25 +244,21 @@ export class TaskClient {
   }
 
   /**
-   * The state an ended task's workflow returned (its close event, which the server answers at once), or
-   * undefined while it runs. A run that ended without a result (terminated, failed, timed out) is left to
-   * the query, which replays it.
+   * The state an ended task's workflow returned (its close event), or undefined while it runs. A run that
+   * ended without a result (terminated, failed, timed out) is left to the query, which replays it. (Asked
+   * of a running workflow, the close event waits for the end, whatever `waitNewEvent` says: hence describe.)
    */
   private async finalState(taskId: string): Promise<TaskState | undefined> {
     const { namespace, loadedDataConverter } = this.client.options;
-    let response: temporal.api.workflowservice.v1.IGetWorkflowExecutionHistoryResponse;
-    try {
-      response = await this.client.workflowService.getWorkflowExecutionHistory({
-        namespace,
-        execution: { workflowId: workflowIdForTask(taskId) },
-        historyEventFilterType: CLOSE_EVENT,
-        waitNewEvent: false,
-        skipArchival: true,
-      });
-    } catch (error) {
-      if (isGrpcServiceError(error) && GRPC_NOT_FOUND.has(error.code)) throw new TaskNotFoundError(taskId);
-      throw error;
-    }
+    const handle = this.client.workflow.getHandle(workflowIdForTask(taskId));
+    const description = await handle.describe();
+    if (description.status.name !== 'COMPLETED') return undefined;
+    const response = await this.client.workflowService.getWorkflowExecutionHistory({
+      namespace,
+      execution: { workflowId: description.workflowId, runId: description.runId },
+      historyEventFilterType: CLOSE_EVENT,
+      skipArchival: true,
+    });
     const payloads = response.history?.events?.[0]?.workflowExecutionCompletedEventAttributes?.result?.payloads;
     if (!payloads?.length) return undefined;
     return decodeFromPayloadsAtIndex<TaskState>(loadedDataConverter, 0, payloads);
