@@ -10,12 +10,13 @@
  *  - throughput: tasks/s and CPU-seconds per task at saturation (bare: the same chain)
  *  - memory: resident memory of `baton dev` (workers + API) with 100, 1,000 and 10,000 tasks open on humans
  *  - load: the specification's load test at ten times its rate (1,000 requests/min of creates, reads and
- *    signals for 5 minutes; `--quick`: 1 minute)
+ *    signals for 5 minutes; `--quick`: 1 minute) with its 10 concurrent agents (20 s a stage)
+ *  - load-demo: 1 minute of the same with the demo agents, whose node processes compete for the CPU
  *  - warm start: `baton dev` started again on a warm cache and home -> ready
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -57,6 +58,9 @@ interface Figure {
   note?: string;
 }
 interface ScenarioResult {
+  /** When it ran, and on which commit (`+changes` when the tree had uncommitted changes outside bench/results). */
+  at: string;
+  commit: string;
   ok: boolean;
   seconds: number;
   figures: Figure[];
@@ -72,9 +76,33 @@ const results = {
 const resultsFile = join(ROOT, 'bench', 'results', `${started.toISOString().slice(0, 10)}${QUICK ? '-quick' : ''}.json`);
 let current: ScenarioResult | null = null;
 
+/** The commit the figures come from. */
+function commitOf(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const changed = execFileSync('git', ['status', '--porcelain', '--', '.', ':!bench/results'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return changed ? `${head}+changes` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Writes the results file. A run of some scenarios (`--only`) replaces those in the day's file and keeps
+ * the others, each with the time and commit it was measured at.
+ */
 function save(): void {
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+  let scenarios = results.scenarios;
+  if (ONLY && existsSync(resultsFile)) {
+    try {
+      const earlier = JSON.parse(readFileSync(resultsFile, 'utf8')) as typeof results;
+      scenarios = { ...earlier.scenarios, ...results.scenarios };
+    } catch {
+      // an unreadable earlier file is replaced
+    }
+  }
+  writeFileSync(resultsFile, `${JSON.stringify({ ...results, scenarios }, null, 2)}\n`);
 }
 
 function figure(name: string, value: number, unit: string, baseline?: number, note?: string): void {
@@ -104,7 +132,7 @@ function percentile(values: number[], p: number): number {
 async function scenario(name: string, title: string, run: () => Promise<void>): Promise<void> {
   if (ONLY && !ONLY.has(name)) return;
   console.log(`\n${name}: ${title}`);
-  current = { ok: false, seconds: 0, figures: [] };
+  current = { at: new Date().toISOString(), commit: commitOf(), ok: false, seconds: 0, figures: [] };
   results.scenarios[name] = current;
   const t0 = performance.now();
   try {
@@ -161,11 +189,33 @@ async function history(handle: WorkflowHandle): Promise<HistoryEvent[]> {
   return (await handle.fetchHistory()).events ?? [];
 }
 
+function statFields(pid: number | 'self'): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** CPU seconds a process used so far, with its reaped children's (utime, stime, cutime, cstime from /proc). */
 function processCpuSeconds(pid: number | 'self'): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(pid);
   return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+/** CPU seconds of `baton dev` itself, of its reaped children (the agents) and of its Temporal server. */
+function devCpuSplit(pid: number): { dev: number; agents: number; server: number } {
+  const fields = statFields(pid);
+  const server = readdirSync('/proc').find((entry) => {
+    if (!/^\d+$/.test(entry)) return false;
+    try {
+      return Number(statFields(Number(entry))[1]) === pid && readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'temporal';
+    } catch {
+      return false;
+    }
+  });
+  return {
+    dev: (Number(fields[11]) + Number(fields[12])) / 100,
+    agents: (Number(fields[13]) + Number(fields[14])) / 100,
+    server: server ? processCpuSeconds(Number(server)) : NaN,
+  };
 }
 
 function rssMiB(pid: number): number {
@@ -220,6 +270,7 @@ interface DevProcess {
   apiUrl: string;
   temporalAddress: string;
   readyMs: number;
+  failedRequests: string[];
   stop(): Promise<void>;
 }
 
@@ -243,7 +294,15 @@ async function startBatonDev(home: string, agentsFile: string, ports?: { api: nu
     { cwd: home, env: { ...process.env, BATON_HOME: home, TEMPORAL_ADDRESS: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
-  child.stdout.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-50_000)));
+  let partial = '';
+  /** What the API logged as a failed request (an answer 500), whole. */
+  const failedRequests: string[] = [];
+  child.stdout.on('data', (c: Buffer) => {
+    output = (output + c.toString()).slice(-50_000);
+    const lines = (partial + c.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line.includes('"request failed"') && failedRequests.length < 20) failedRequests.push(line.slice(0, 4_000));
+  });
   child.stderr.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-50_000)));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   await waitFor('baton dev to be ready', () => (output.includes('ready (Ctrl-C') ? true : child.exitCode !== null ? Promise.reject(new Error(output)) : undefined), 120_000, 10);
@@ -253,6 +312,7 @@ async function startBatonDev(home: string, agentsFile: string, ports?: { api: nu
     apiUrl: `http://127.0.0.1:${p.api}`,
     temporalAddress: `127.0.0.1:${p.temporal}`,
     readyMs,
+    failedRequests,
     async stop() {
       child.kill('SIGINT');
       await exited;
@@ -262,12 +322,114 @@ async function startBatonDev(home: string, agentsFile: string, ports?: { api: nu
 
 // ---- scenarios -------------------------------------------------------------------------------------------
 
+/** The specification's load test at ten times its rate, against `baton dev` with the given agents file. */
+async function loadTest(agentsFile: string, minutes: number, backlogNote: string): Promise<void> {
+  const loadMinutes = minutes;
+  const home = mkdtempSync(join(tmpdir(), 'baton-bench-load-'));
+  const dev = await startBatonDev(home, agentsFile);
+  try {
+    const created: string[] = [];
+    const latencies: number[] = [];
+    const latenciesByKind = { create: [] as number[], read: [] as number[], list: [] as number[], signal: [] as number[] };
+    let errors = 0;
+    let serverErrors = 0;
+    /** The 5xx answers by request kind, status and error name, e.g. "signal 503 TemporalUnavailable". */
+    const serverErrorKinds = new Map<string, number>();
+    const byKind = { create: 0, read: 0, signal: 0 };
+    const request = async (kind: keyof typeof byKind) => {
+      byKind[kind] += 1;
+      const t0 = performance.now();
+      let measured: keyof typeof latenciesByKind = kind;
+      let response: Response | null = null;
+      try {
+        if (kind === 'create' || created.length === 0) {
+          measured = 'create';
+          const id = `load-${randomUUID().slice(0, 10)}`;
+          // A title only: the agents carry it through define, implement and review.
+          response = await fetch(`${dev.apiUrl}/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, title: `load ${id}`, allowDuplicate: true }) });
+          if (response.status === 201) created.push(id);
+        } else if (kind === 'read') {
+          const id = created[Math.floor(Math.random() * created.length)]!;
+          if (Math.random() >= 0.75) measured = 'list';
+          response = await fetch(measured === 'read' ? `${dev.apiUrl}/tasks/${id}` : `${dev.apiUrl}/tasks?status=running&limit=50`);
+        } else {
+          const id = created[Math.floor(Math.random() * created.length)]!;
+          response = await fetch(`${dev.apiUrl}/tasks/${id}/signals/addNote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: 'load', text: 'a note' }) });
+        }
+        const body = await response.text();
+        // 409: the task ended before the signal arrived, which is an answer, not an error.
+        if (response.status >= 500) {
+          serverErrors += 1;
+          let name = 'unknown';
+          try {
+            const answered = (JSON.parse(body) as { error?: unknown }).error;
+            if (typeof answered === 'string') name = answered;
+          } catch {
+            // not JSON: the name stays unknown
+          }
+          const key = `${kind} ${response.status} ${name}`;
+          serverErrorKinds.set(key, (serverErrorKinds.get(key) ?? 0) + 1);
+        }
+        else if (response.status >= 400 && response.status !== 409) errors += 1;
+      } catch {
+        errors += 1;
+      }
+      const ms = performance.now() - t0;
+      latencies.push(ms);
+      latenciesByKind[measured].push(ms);
+    };
+    const perSecond = 1000 / 60;
+    const total = Math.round(loadMinutes * 60 * perSecond);
+    const cpu0 = { ...devCpuSplit(dev.pid), bench: processCpuSeconds('self') };
+    const t0 = performance.now();
+    const inFlight: Promise<void>[] = [];
+    for (let i = 0; i < total; i++) {
+      // Open loop: requests go out on schedule whether or not earlier ones answered.
+      const due = t0 + (i / perSecond) * 1000;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const r = Math.random();
+      inFlight.push(request(r < 0.2 ? 'create' : r < 0.8 ? 'read' : 'signal'));
+    }
+    await Promise.all(inFlight);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = { ...devCpuSplit(dev.pid), bench: processCpuSeconds('self') };
+    figure('requests sent', total, 'requests', undefined, `${byKind.create} creates, ${byKind.read} reads, ${byKind.signal} signals`);
+    figure('achieved rate', (total / seconds) * 60, 'req/min', 100, 'specification: 100 req/min');
+    figure('API latency p50', percentile(latencies, 50), 'ms');
+    figure('API latency p99', percentile(latencies, 99), 'ms', undefined, 'target < 200 ms');
+    for (const [kind, values] of Object.entries(latenciesByKind)) {
+      if (values.length) figure(`${kind} p50 / p99`, percentile(values, 50), 'ms', undefined, `p99 ${Math.round(percentile(values, 99))} ms over ${values.length}`);
+    }
+    figure('errors (4xx other than 409, failed requests)', errors, 'requests');
+    const share = (key: keyof typeof cpu0) => (cpu1[key] - cpu0[key]) / seconds;
+    figure('CPU: baton dev (API + workers)', share('dev'), 'cores', undefined, 'CPU-seconds per second of the run; this machine has 2');
+    figure('CPU: its agent processes', share('agents'), 'cores');
+    figure('CPU: its Temporal dev server', share('server'), 'cores');
+    figure('CPU: this load generator', share('bench'), 'cores');
+    const connection = await Connection.connect({ address: dev.temporalAddress });
+    try {
+      const count = async (query: string) => (await new Client({ connection }).workflow.count(`WorkflowType = 'taskWorkflow' AND ${query}`)).count;
+      figure('tasks completed during the run', await count(`ExecutionStatus = 'Completed'`), 'tasks');
+      figure('tasks open at the end', await count(`ExecutionStatus = 'Running'`), 'tasks', undefined, backlogNote);
+    } finally {
+      await connection.close();
+    }
+    const kinds = [...serverErrorKinds].sort((a, b) => b[1] - a[1]).map(([key, count]) => `${count} ${key}`);
+    figure('server errors (5xx)', serverErrors, 'requests', undefined, kinds.length ? kinds.join(', ') : undefined);
+    for (const line of dev.failedRequests.slice(0, 3)) console.log(`  the API logged: ${line}`);
+  } finally {
+    await dev.stop();
+  }
+}
+
 async function main() {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   console.log(`Baton benchmark${QUICK ? ' (quick)' : ''}: ${results.machine.cpus} cores (${results.machine.cpuModel}), ${results.machine.memoryGiB} GiB, Node ${process.version}`);
   console.log(`results: ${resultsFile}`);
 
-  const rounds = QUICK ? 15 : 40;
+  // p99 of n samples is the (n/100)-th largest: 200 rounds leave two slower ones above it.
+  const rounds = QUICK ? 15 : 200;
   const killAll = QUICK ? 30 : 100;
   const stack = await startStack([
     agent('instant', 'context-echo.mjs', 200, ['implement']),
@@ -436,79 +598,16 @@ async function main() {
   });
 
   const loadMinutes = QUICK ? 1 : 5;
-  await scenario('load', `${loadMinutes} min at 1,000 requests/min: 20 % creates, 60 % reads, 20 % signals, against baton dev over HTTP`, async () => {
-    const home = mkdtempSync(join(tmpdir(), 'baton-bench-load-'));
-    const dev = await startBatonDev(home, join(ROOT, 'agents', 'agents.yaml'));
-    try {
-      const created: string[] = [];
-      const latencies: number[] = [];
-      let errors = 0;
-      let serverErrors = 0;
-      /** The 5xx answers by request kind, status and error name, e.g. "signal 503 TemporalUnavailable". */
-      const serverErrorKinds = new Map<string, number>();
-      const byKind = { create: 0, read: 0, signal: 0 };
-      const request = async (kind: keyof typeof byKind) => {
-        byKind[kind] += 1;
-        const t0 = performance.now();
-        let response: Response | null = null;
-        try {
-          if (kind === 'create' || created.length === 0) {
-            const id = `load-${randomUUID().slice(0, 10)}`;
-            // Demo agents carry it to the end: define, implement, review twice.
-            response = await fetch(`${dev.apiUrl}/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, title: `load ${id}`, allowDuplicate: true }) });
-            if (response.status === 201) created.push(id);
-          } else if (kind === 'read') {
-            const id = created[Math.floor(Math.random() * created.length)]!;
-            response = await fetch(Math.random() < 0.75 ? `${dev.apiUrl}/tasks/${id}` : `${dev.apiUrl}/tasks?status=running&limit=50`);
-          } else {
-            const id = created[Math.floor(Math.random() * created.length)]!;
-            response = await fetch(`${dev.apiUrl}/tasks/${id}/signals/addNote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: 'load', text: 'a note' }) });
-          }
-          const body = await response.text();
-          // 409: the task ended before the signal arrived, which is an answer, not an error.
-          if (response.status >= 500) {
-            serverErrors += 1;
-            let name = 'unknown';
-            try {
-              const answered = (JSON.parse(body) as { error?: unknown }).error;
-              if (typeof answered === 'string') name = answered;
-            } catch {
-              // not JSON: the name stays unknown
-            }
-            const key = `${kind} ${response.status} ${name}`;
-            serverErrorKinds.set(key, (serverErrorKinds.get(key) ?? 0) + 1);
-          }
-          else if (response.status >= 400 && response.status !== 409) errors += 1;
-        } catch {
-          errors += 1;
-        }
-        latencies.push(performance.now() - t0);
-      };
-      const perSecond = 1000 / 60;
-      const total = Math.round(loadMinutes * 60 * perSecond);
-      const t0 = performance.now();
-      const inFlight: Promise<void>[] = [];
-      for (let i = 0; i < total; i++) {
-        // Open loop: requests go out on schedule whether or not earlier ones answered.
-        const due = t0 + (i / perSecond) * 1000;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
-        const r = Math.random();
-        inFlight.push(request(r < 0.2 ? 'create' : r < 0.8 ? 'read' : 'signal'));
-      }
-      await Promise.all(inFlight);
-      const seconds = (performance.now() - t0) / 1000;
-      figure('requests sent', total, 'requests', undefined, `${byKind.create} creates, ${byKind.read} reads, ${byKind.signal} signals`);
-      figure('achieved rate', (total / seconds) * 60, 'req/min', 100, 'specification: 100 req/min');
-      figure('API latency p50', percentile(latencies, 50), 'ms');
-      figure('API latency p99', percentile(latencies, 99), 'ms', undefined, 'target < 200 ms');
-      figure('errors (4xx other than 409, failed requests)', errors, 'requests');
-      const kinds = [...serverErrorKinds].sort((a, b) => b[1] - a[1]).map(([key, count]) => `${count} ${key}`);
-      figure('server errors (5xx)', serverErrors, 'requests', undefined, kinds.length ? kinds.join(', ') : undefined);
-    } finally {
-      await dev.stop();
-    }
-  });
+  await scenario(
+    'load',
+    `${loadMinutes} min at 1,000 requests/min (20 % creates, 60 % reads, 20 % signals) against baton dev over HTTP; the specification's 10 concurrent agents, 20 s a stage (bench/agents/load-agents.yaml)`,
+    () => loadTest(join(ROOT, 'bench', 'agents', 'load-agents.yaml'), loadMinutes, 'created faster than 10 agents at 20 s a stage finish them: they wait in their queues'),
+  );
+  await scenario(
+    'load-demo',
+    '1 min of the same mix with the demo agents (agents/agents.yaml: planner 1, coder 4, reviewer 4 at once; a node process per stage, a task done in ~2 s): agents and Temporal compete for the 2 cores',
+    () => loadTest(join(ROOT, 'agents', 'agents.yaml'), 1, 'created faster than the demo fleet finishes them'),
+  );
 
   await scenario('warm-start', 'baton dev started again on a warm cache and home -> ready', async () => {
     const home = mkdtempSync(join(tmpdir(), 'baton-bench-start-'));
