@@ -146,10 +146,7 @@ export class TaskClient {
   private readonly callTimeoutMs: number;
   /** v2: dependency and duplicate checks before a start (api/task-admission.ts). */
   private readonly admission: TaskAdmission;
-  /**
-   * Final states of ended tasks, by task id, least recently read first. A task id names one task, ever, and
-   * an ended task's state never changes, so a kept one is simply served again.
-   */
+  /** Final states of ended task runs, by run id, least recently read first. */
   private readonly closedStates = new Map<string, TaskState>();
 
   constructor(options: TaskClientOptions) {
@@ -223,19 +220,9 @@ export class TaskClient {
    * replays the history), an open task's from the workflow query `state`.
    */
   async state(taskId: string): Promise<TaskState> {
-    const kept = this.closedStates.get(taskId);
-    if (kept) {
-      this.closedStates.delete(taskId);
-      this.closedStates.set(taskId, kept);
-      return kept;
-    }
     try {
       const final = await this.call(() => this.finalState(taskId));
-      if (final) {
-        this.closedStates.set(taskId, final);
-        if (this.closedStates.size > CLOSED_STATES_KEPT) this.closedStates.delete(this.closedStates.keys().next().value!);
-        return final;
-      }
+      if (final) return final;
       return await this.call(() => this.client.workflow.getHandle(workflowIdForTask(taskId)).query(stateQuery));
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
@@ -250,9 +237,15 @@ export class TaskClient {
    */
   private async finalState(taskId: string): Promise<TaskState | undefined> {
     const { namespace, loadedDataConverter } = this.client.options;
-    const handle = this.client.workflow.getHandle(workflowIdForTask(taskId));
-    const description = await handle.describe();
+    const description = await this.client.workflow.getHandle(workflowIdForTask(taskId)).describe();
     if (description.status.name !== 'COMPLETED') return undefined;
+    // Kept by run: an ended run never changes (its id may name a new task once an operator deleted it).
+    const kept = this.closedStates.get(description.runId);
+    if (kept) {
+      this.closedStates.delete(description.runId);
+      this.closedStates.set(description.runId, kept);
+      return kept;
+    }
     const response = await this.client.workflowService.getWorkflowExecutionHistory({
       namespace,
       execution: { workflowId: description.workflowId, runId: description.runId },
@@ -261,7 +254,10 @@ export class TaskClient {
     });
     const payloads = response.history?.events?.[0]?.workflowExecutionCompletedEventAttributes?.result?.payloads;
     if (!payloads?.length) return undefined;
-    return decodeFromPayloadsAtIndex<TaskState>(loadedDataConverter, 0, payloads);
+    const final = await decodeFromPayloadsAtIndex<TaskState>(loadedDataConverter, 0, payloads);
+    this.closedStates.set(description.runId, final);
+    if (this.closedStates.size > CLOSED_STATES_KEPT) this.closedStates.delete(this.closedStates.keys().next().value!);
+    return final;
   }
 
   /** Validates the payload (throws a ZodError) and sends the signal to an open task. */
