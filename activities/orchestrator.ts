@@ -13,7 +13,7 @@ import type { AgentConfig } from './agents/config';
 import { descriptorOf } from './fleet/membership';
 import { metrics } from './metrics';
 import { describeAgentRecord, livenessOf, readFleet } from './fleet/registry';
-import { route } from './fleet/routing';
+import { route, type Fleet } from './fleet/routing';
 
 export interface ChooseAgentRequest {
   stage: AgentStage;
@@ -37,6 +37,8 @@ export interface OrchestratorDeps {
   /** Webhook that receives escalation notices (JSON POST with a Slack-compatible `text`). */
   webhookUrl?: string;
   fetchImpl?: typeof fetch;
+  /** How long one read of the fleet serves this process's choices (default 1 s). */
+  fleetFreshMs?: number;
 }
 
 /** One line a human can read in a chat channel. */
@@ -61,6 +63,26 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
    */
   const recentlyFound = new Map<string, { descriptor: AgentDescriptor; at: number }>();
   const FOUND_FOR_MS = 5_000;
+  /**
+   * One read of the fleet serves this process's choices for FLEET_FRESH_MS, each choice counted into it
+   * (the chosen agent's backlog grows by one): a burst of new tasks reads Temporal once, not once each. The
+   * read lists every running task, so per choice it grew with the number of open tasks (1,000 queued tasks
+   * made each choice a 1,000-row visibility query, and the worker fell behind on heartbeats).
+   */
+  let fleetRead: { fleet: Promise<Fleet>; at: number } | undefined;
+  const FLEET_FRESH_MS = deps.fleetFreshMs ?? 1_000;
+  const currentFleet = (): Promise<Fleet> => {
+    const now = Date.now();
+    if (!fleetRead || now - fleetRead.at >= FLEET_FRESH_MS) {
+      const fleet = readFleet({ ...fleetOptions, declared });
+      const read = { fleet, at: now };
+      fleetRead = read;
+      fleet.catch(() => {
+        if (fleetRead === read) fleetRead = undefined;
+      });
+    }
+    return fleetRead.fleet;
+  };
 
   return {
     /**
@@ -80,7 +102,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
         }
         return { agent: descriptor.name, kind: descriptor.kind };
       }
-      const fleet = await readFleet({ ...fleetOptions, declared });
+      const fleet = await currentFleet();
       const chosen = route(fleet.agents, request);
       if (!chosen) {
         const forbid = request.forbid ?? [];
@@ -89,6 +111,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
         const why = forbid.length ? ' (an agent never reviews its own change)' : '';
         throw ApplicationFailure.nonRetryable(`no agent${others} has the role "${request.stage}"${needs}${why}`, 'NoAgentAvailable');
       }
+      chosen.backlog += 1;
       return { agent: chosen.descriptor.name, kind: chosen.descriptor.kind };
     },
 

@@ -55,7 +55,10 @@ export class TemporalUnavailableError extends Error {
   }
 }
 
-const UNAVAILABLE_GRPC_CODES = new Set([4 /* DEADLINE_EXCEEDED */, 14 /* UNAVAILABLE */]);
+/** CANCELLED: the deadline ran out while the client waited to retry. */
+const UNAVAILABLE_GRPC_CODES = new Set([1 /* CANCELLED */, 4 /* DEADLINE_EXCEEDED */, 14 /* UNAVAILABLE */]);
+/** A query refused because the workflow's latest workflow task failed or timed out (a worker behind): try again. */
+const QUERY_REFUSED_GRPC_CODES = new Set([9 /* FAILED_PRECONDITION */]);
 
 /** Runs one call to Temporal within `timeoutMs`; "cannot reach Temporal" becomes `TemporalUnavailableError` (503). */
 export async function callTemporal<T>(client: Client, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
@@ -226,6 +229,8 @@ export class TaskClient {
       return await this.call(() => this.client.workflow.getHandle(workflowIdForTask(taskId)).query(stateQuery));
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
+      const cause = (error as { cause?: unknown }).cause;
+      if (isGrpcServiceError(cause) && QUERY_REFUSED_GRPC_CODES.has(cause.code)) throw new TemporalUnavailableError(error);
       throw error;
     }
   }

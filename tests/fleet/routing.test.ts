@@ -51,6 +51,14 @@ describe('routing from the fleet Temporal shows', () => {
     }
   };
 
+  it('counts its own choices into one read of the fleet: a burst spreads over the able agents', async () => {
+    const burst = createOrchestratorActivities({ client: stack.client, namespace: 'default', baseQueue: stack.taskQueue, agents: [], fleetFreshMs: 60_000 });
+    const choose = () => burst.chooseAgent({ stage: 'implement', capabilities: ['backend'], exclude: [] });
+    // Nothing started: Temporal shows all three idle each time; the choices made since the read tell them apart.
+    expect([(await choose()).agent, (await choose()).agent, (await choose()).agent]).toEqual(['ada', 'bob', 'cyd']);
+    expect((await choose()).agent).toBe('ada');
+  });
+
   it('sends work to the least loaded able agent, before and after an orchestrator restart', async () => {
     // All idle: ties go by name.
     const first = await assigned('T-route-1');
