@@ -178,11 +178,22 @@ function agent(name: string, script: string, maxConcurrent: number, roles: Agent
 
 const eventMs = (event: HistoryEvent | undefined) => tsToMs(event?.eventTime);
 
-/** First agent start after the run began, and the gap between the first completion and the next start. */
+/**
+ * First agent start after the run began, and the gap between the first completion and the next start, with
+ * that gap's parts: until the workflow task started, the workflow task itself, and until an agent took the
+ * activity its workflow task scheduled.
+ */
 function chainFigures(events: HistoryEvent[]) {
   const startedEvents = events.filter((e) => e.activityTaskStartedEventAttributes);
   const completed = events.filter((e) => e.activityTaskCompletedEventAttributes);
-  return { assignment: eventMs(startedEvents[0]) - eventMs(events[0]), handoff: eventMs(startedEvents[1]) - eventMs(completed[0]) };
+  const done = events.indexOf(completed[0]!);
+  const wftStarted = events.slice(done).find((e) => e.workflowTaskStartedEventAttributes);
+  const wftCompleted = events.slice(done).find((e) => e.workflowTaskCompletedEventAttributes);
+  return {
+    assignment: eventMs(startedEvents[0]) - eventMs(events[0]),
+    handoff: eventMs(startedEvents[1]) - eventMs(completed[0]),
+    handoffParts: [eventMs(wftStarted) - eventMs(completed[0]), eventMs(wftCompleted) - eventMs(wftStarted), eventMs(startedEvents[1]) - eventMs(wftCompleted)],
+  };
 }
 
 async function history(handle: WorkflowHandle): Promise<HistoryEvent[]> {
@@ -449,8 +460,8 @@ async function main() {
 
   try {
     await scenario('latency', `assignment and handoff, ${rounds} tasks one at a time (implement -> review on a command agent that answers at once)`, async () => {
-      const baton = { assignment: [] as number[], handoff: [] as number[] };
-      const bare = { assignment: [] as number[], handoff: [] as number[] };
+      const baton = { assignment: [] as number[], handoff: [] as number[], parts: [[], [], []] as number[][] };
+      const bare = { assignment: [] as number[], handoff: [] as number[], parts: [[], [], []] as number[][] };
       for (let i = 0; i < rounds + 3; i++) {
         const id = `lat-${randomUUID().slice(0, 8)}`;
         await tasks.start(batonSpec(id));
@@ -465,11 +476,15 @@ async function main() {
         baton.handoff.push(b.handoff);
         bare.assignment.push(c.assignment);
         bare.handoff.push(c.handoff);
+        b.handoffParts.forEach((ms, part) => baton.parts[part]!.push(ms));
+        c.handoffParts.forEach((ms, part) => bare.parts[part]!.push(ms));
       }
       figure('assignment p50 (start -> agent started)', percentile(baton.assignment, 50), 'ms', percentile(bare.assignment, 50));
       figure('assignment p99', percentile(baton.assignment, 99), 'ms', percentile(bare.assignment, 99), 'target < 100 ms');
       figure('handoff p50 (implement done -> review started)', percentile(baton.handoff, 50), 'ms', percentile(bare.handoff, 50));
       figure('handoff p99', percentile(baton.handoff, 99), 'ms', percentile(bare.handoff, 99), 'target ratio <= 1.10');
+      const parts = ['until its workflow task started', 'its workflow task', 'until the agent took the next activity'];
+      parts.forEach((part, i) => figure(`handoff p50: ${part}`, percentile(baton.parts[i]!, 50), 'ms', percentile(bare.parts[i]!, 50)));
     });
 
     await scenario('escalation', 'idle deadline -> escalation recorded, 20 tasks whose agent goes quiet (2 s idle clock)', async () => {
