@@ -4,6 +4,8 @@
  */
 import {
   isGrpcServiceError,
+  QueryRejectedError,
+  WorkflowClient,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   type Client,
@@ -149,6 +151,8 @@ export class TaskClient {
   private readonly callTimeoutMs: number;
   /** v2: dependency and duplicate checks before a start (api/task-admission.ts). */
   private readonly admission: TaskAdmission;
+  /** Queries that an ended workflow's server refuses at once (instead of having a worker replay it). */
+  private readonly openQueries: WorkflowClient;
   /** Final states of ended task runs, by run id, least recently read first. */
   private readonly closedStates = new Map<string, TaskState>();
 
@@ -158,6 +162,13 @@ export class TaskClient {
     this.taskQueue = options.taskQueue;
     this.defaults = options.defaults ?? DEFAULT_POLICY;
     this.uiUrl = options.uiUrl ?? null;
+    this.openQueries = new WorkflowClient({
+      connection: this.client.connection,
+      namespace: this.client.options.namespace,
+      dataConverter: this.client.options.dataConverter,
+      interceptors: this.client.options.interceptors.workflow,
+      queryRejectCondition: 'NOT_OPEN',
+    });
     this.admission = new TaskAdmission({ client: this.client, call: (fn) => this.call(fn), deploymentQuery: () => this.visibilityQuery() });
   }
 
@@ -219,14 +230,21 @@ export class TaskClient {
   }
 
   /**
-   * A task's state: an ended task's from its workflow's result (Temporal's server alone answers, no worker
-   * replays the history), an open task's from the workflow query `state`.
+   * A task's state: an open task's from the workflow query `state`; an ended task's from its workflow's
+   * result (the server refuses the query of an ended workflow at once and answers the result alone: no
+   * worker replays the history).
    */
   async state(taskId: string): Promise<TaskState> {
+    const workflowId = workflowIdForTask(taskId);
     try {
+      try {
+        return await this.call(() => this.openQueries.getHandle(workflowId).query(stateQuery));
+      } catch (error) {
+        if (!(error instanceof QueryRejectedError)) throw error;
+      }
       const final = await this.call(() => this.finalState(taskId));
       if (final) return final;
-      return await this.call(() => this.client.workflow.getHandle(workflowIdForTask(taskId)).query(stateQuery));
+      return await this.call(() => this.client.workflow.getHandle(workflowId).query(stateQuery));
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
       const cause = (error as { cause?: unknown }).cause;
