@@ -20,6 +20,8 @@ const histories = historiesIn(HISTORIES_DIR);
 const v1Histories = historiesIn(join(HISTORIES_DIR, 'v1'));
 /** Captured before the fleet (the `fleet-routing` patch): coding tasks with Temporal's own activity retries. */
 const v2Histories = historiesIn(join(HISTORIES_DIR, 'v2'));
+/** Captured before agents started quietly (the `requeue-asks-temporal` patch): a re-queue went by the first sign of life. */
+const v3Histories = historiesIn(join(HISTORIES_DIR, 'v3'));
 
 describe('replay of committed histories', () => {
   it('has a committed history for every scenario', () => {
@@ -36,6 +38,10 @@ describe('replay of committed histories', () => {
 
   it.each(v2Histories)('today’s taskWorkflow replays $name from before the fleet (unpatched)', async ({ name, history }) => {
     await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-v2-${name}`);
+  });
+
+  it.each(v3Histories)('today’s taskWorkflow replays $name from before the quiet start (unpatched)', async ({ name, history }) => {
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-v3-${name}`);
   });
 
   it('a changed command sequence without patched() fails replay with a DeterminismViolationError', async () => {
