@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { AgentStage } from '../workflows/spec';
 import type { EscalationNotice } from '../workflows/notifications';
-import type { AgentDescriptor, AgentLiveness, ChosenAgent } from '../workflows/fleet';
+import type { AgentDescriptor, AgentKind, AgentLiveness, ChosenAgent } from '../workflows/fleet';
 import type { AgentConfig } from './agents/config';
 import { descriptorOf } from './fleet/membership';
 import { metrics } from './metrics';
@@ -24,6 +24,11 @@ export interface ChooseAgentRequest {
   exclude: string[];
   /** Agents that must not take the stage at all (a review never goes to the agent that implemented the round). */
   forbid?: string[];
+  /**
+   * Other agents the task's spec pins (for its later stages): those that exist come back in `confirmed`, so
+   * their stages need not ask again. One not found is left out, and its stage asks when it comes.
+   */
+  alsoConfirm?: string[];
 }
 
 export interface OrchestratorDeps {
@@ -84,35 +89,52 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     return fleetRead.fleet;
   };
 
+  /** A pinned agent by name: its record in Temporal (cached for a few seconds), else this process's agents file. */
+  const findPinned = async (name: string): Promise<AgentDescriptor | undefined> => {
+    const found = recentlyFound.get(name);
+    if (found && Date.now() - found.at < FOUND_FOR_MS) return found.descriptor;
+    const record = await describeAgentRecord(deps.client, deps.baseQueue, name);
+    if (record) recentlyFound.set(name, { descriptor: record.descriptor, at: Date.now() });
+    return record?.descriptor ?? declared.find((agent) => agent.name === name);
+  };
+
+  const choose = async (request: ChooseAgentRequest): Promise<ChosenAgent> => {
+    if (request.pinned) {
+      const descriptor = await findPinned(request.pinned);
+      if (!descriptor) {
+        throw ApplicationFailure.nonRetryable(`no agent named "${request.pinned}" is registered (start it with baton agent, or declare it in the agents file)`, 'NoAgentAvailable');
+      }
+      return { agent: descriptor.name, kind: descriptor.kind };
+    }
+    const fleet = await currentFleet();
+    const chosen = route(fleet.agents, request);
+    if (!chosen) {
+      const forbid = request.forbid ?? [];
+      const needs = request.capabilities.length ? ` with capabilities [${request.capabilities.join(', ')}]` : '';
+      const others = forbid.length ? ` other than ${forbid.join(', ')}` : '';
+      const why = forbid.length ? ' (an agent never reviews its own change)' : '';
+      throw ApplicationFailure.nonRetryable(`no agent${others} has the role "${request.stage}"${needs}${why}`, 'NoAgentAvailable');
+    }
+    chosen.backlog += 1;
+    return { agent: chosen.descriptor.name, kind: chosen.descriptor.kind };
+  };
+
+  /** The kinds of those of `names` that exist (a later stage pinned to one of them need not ask again). */
+  const confirmPins = async (names: readonly string[]): Promise<Record<string, AgentKind>> => {
+    const found = await Promise.all(names.map((name) => findPinned(name).catch(() => undefined)));
+    return Object.fromEntries(found.flatMap((descriptor) => (descriptor ? [[descriptor.name, descriptor.kind]] : [])));
+  };
+
   return {
     /**
      * Picks the agent for a stage. A pinned agent must be known (its record, or this process's agents file).
      * Otherwise the least loaded agent with the role and every capability, live ones first, from what Temporal
      * shows now (records, worker heartbeats, backlogs, running tasks): every orchestrator worker picks alike.
+     * The other agents the spec pins (`alsoConfirm`) are looked up meanwhile and returned in `confirmed`.
      */
     async chooseAgent(request: ChooseAgentRequest): Promise<ChosenAgent> {
-      if (request.pinned) {
-        const found = recentlyFound.get(request.pinned);
-        if (found && Date.now() - found.at < FOUND_FOR_MS) return { agent: found.descriptor.name, kind: found.descriptor.kind };
-        const record = await describeAgentRecord(deps.client, deps.baseQueue, request.pinned);
-        const descriptor = record?.descriptor ?? declared.find((agent) => agent.name === request.pinned);
-        if (record) recentlyFound.set(request.pinned, { descriptor: record.descriptor, at: Date.now() });
-        if (!descriptor) {
-          throw ApplicationFailure.nonRetryable(`no agent named "${request.pinned}" is registered (start it with baton agent, or declare it in the agents file)`, 'NoAgentAvailable');
-        }
-        return { agent: descriptor.name, kind: descriptor.kind };
-      }
-      const fleet = await currentFleet();
-      const chosen = route(fleet.agents, request);
-      if (!chosen) {
-        const forbid = request.forbid ?? [];
-        const needs = request.capabilities.length ? ` with capabilities [${request.capabilities.join(', ')}]` : '';
-        const others = forbid.length ? ` other than ${forbid.join(', ')}` : '';
-        const why = forbid.length ? ' (an agent never reviews its own change)' : '';
-        throw ApplicationFailure.nonRetryable(`no agent${others} has the role "${request.stage}"${needs}${why}`, 'NoAgentAvailable');
-      }
-      chosen.backlog += 1;
-      return { agent: chosen.descriptor.name, kind: chosen.descriptor.kind };
+      const [chosen, confirmed] = await Promise.all([choose(request), confirmPins(request.alsoConfirm ?? [])]);
+      return Object.keys(confirmed).length > 0 ? { ...chosen, confirmed } : chosen;
     },
 
     /**

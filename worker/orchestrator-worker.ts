@@ -25,9 +25,17 @@ export const SHARED_WORKFLOW_MODULES = [
   ...['spec.ts', 'agent-protocol.ts', 'workspace.ts', 'signal-payloads.ts', 'shared-schemas.ts'].map((file) => resolve(__dirname, '..', 'workflows', file)),
 ];
 
+/** The workflows' interceptors (one search-attribute upsert per activation for runs that ask for it). */
+export const WORKFLOW_INTERCEPTOR_MODULES = [resolve(__dirname, '..', 'workflows', 'interceptors.ts')];
+
 /** How the workflows are bundled (by workers, the tests and the benchmark alike). */
 export function bundleOptions(workflowsPath = WORKFLOWS_PATH) {
-  return { workflowsPath, preloadModules: SHARED_WORKFLOW_MODULES, logger: new DefaultLogger('WARN') };
+  return {
+    workflowsPath,
+    preloadModules: SHARED_WORKFLOW_MODULES,
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    logger: new DefaultLogger('WARN'),
+  };
 }
 
 /**
@@ -48,7 +56,7 @@ export async function workflowBundle(log?: (line: string) => void): Promise<{ co
   const dir = resolve(__dirname, '..', 'workflows');
   const hash = createHash('sha256');
   for (const name of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) hash.update(name).update(readFileSync(join(dir, name)));
-  hash.update(JSON.stringify(SHARED_WORKFLOW_MODULES));
+  hash.update(JSON.stringify([SHARED_WORKFLOW_MODULES, WORKFLOW_INTERCEPTOR_MODULES]));
   for (const pkg of ['@temporalio/workflow', '@temporalio/worker', '@temporalio/common', 'zod']) {
     hash.update(readFileSync(require.resolve(`${pkg}/package.json`)));
   }

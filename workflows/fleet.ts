@@ -44,6 +44,8 @@ export interface ChosenAgent {
   agent: string;
   /** Absent in results recorded before the fleet existed: treat as `worker`. */
   kind?: AgentKind;
+  /** The kinds of the other pinned agents the request asked to confirm (`alsoConfirm`), those that exist. */
+  confirmed?: Record<string, AgentKind>;
 }
 
 /** Whether an agent can still take work now: its live workers (always 0 for a claim agent). */

@@ -15,8 +15,9 @@ import {
   secretFeedback,
   shortSha,
 } from './feedback';
-import { PRIORITY_KEYS, type AgentLiveness, type ChosenAgent } from './fleet';
+import { PRIORITY_KEYS, type AgentKind, type AgentLiveness, type ChosenAgent } from './fleet';
 import { SIGNAL_NAMES, SIGNAL_PAYLOADS, signals, stateQuery, type SignalName, type SignalPayload } from './messages';
+import { mergeUpsertsOfEachActivation } from './interceptors';
 import type { EscalationNotice } from './notifications';
 import { BatonAgent, BatonCostUsd, BatonGates, BatonPriority, BatonStage, BatonStatus } from './search-attributes';
 import { effectivePolicy, type AgentStage, type Stage } from './spec';
@@ -49,6 +50,11 @@ const FLEET_ROUTING_PATCH = 'fleet-routing';
  * life only after a moment (a short stage sends none), so its absence no longer proves the work is queued.
  */
 const REQUEUE_ASKS_PATCH = 'requeue-asks-temporal';
+/**
+ * A lean handoff (see `TaskRun.lean`): the spec's pinned agents are confirmed once, at the first choice of a
+ * run, and the search attributes one activation changes are upserted by one command.
+ */
+const LEAN_HANDOFF_PATCH = 'lean-handoff';
 /** How often a delivery may find the base moved under it before a human is asked. */
 const MAX_DELIVERY_ATTEMPTS = 3;
 
@@ -220,6 +226,16 @@ class TaskRun {
   private requeue = false;
   /** Runs that honour `spec.dependsOn` (patch `task-dependencies`, decided once at the start of a run). */
   private deps = false;
+  /**
+   * Runs with a lean handoff (patch `lean-handoff`, decided once at the start of a run): the first agent
+   * choice also confirms every other agent the spec pins, so a later stage handed to one of them needs no
+   * local activity (the handoff's critical path); and the search attributes one activation upserts go to
+   * Temporal as one command (workflows/interceptors.ts), not one per transition. A human's reassignment and
+   * every unpinned stage still ask the fleet each time.
+   */
+  private lean = false;
+  /** Agents the spec pins, confirmed by this run's first choice, with their kind. */
+  private readonly confirmedPins = new Map<string, AgentKind>();
   /** The task waits for its dependencies (workflows/dependencies.ts): status `waiting`, no stall or idle clock. */
   private waiting = false;
   /**
@@ -278,6 +294,8 @@ class TaskRun {
     this.v2 = wf.patched(CODING_TASKS_PATCH);
     this.fleet = this.v2 && wf.patched(FLEET_ROUTING_PATCH);
     this.deps = this.v2 && wf.patched(DEPENDENCIES_PATCH);
+    this.lean = this.fleet && wf.patched(LEAN_HANDOFF_PATCH);
+    if (this.lean) mergeUpsertsOfEachActivation();
     if (this.input.state) this.record('continued', `continued as new run ${wf.workflowInfo().runId}`);
     this.sync();
     this.deliverNotices().catch((error: unknown) => {
@@ -646,7 +664,20 @@ class TaskRun {
       }
       request = { stage, capabilities: spec.capabilities, pinned, exclude };
       if (implementer) request.forbid = [implementer];
-      chosen = await chooseAgent(request);
+      const confirmed = override === undefined && pinned !== undefined ? this.confirmedPins.get(pinned) : undefined;
+      if (confirmed) {
+        chosen = { agent: pinned!, kind: confirmed };
+      } else {
+        if (this.lean) {
+          const others = [...new Set(Object.values(spec.agents))].filter((name) => name !== pinned && !this.confirmedPins.has(name));
+          if (others.length > 0) request.alsoConfirm = others;
+        }
+        chosen = await chooseAgent(request);
+        if (this.lean) {
+          if (override === undefined && pinned !== undefined) this.confirmedPins.set(chosen.agent, chosen.kind ?? 'worker');
+          for (const [name, kind] of Object.entries(chosen.confirmed ?? {})) this.confirmedPins.set(name, kind);
+        }
+      }
       agent = chosen.agent;
     } catch (error) {
       return { kind: 'failed', agent: null, message: describeError(error) };
@@ -1173,6 +1204,11 @@ class TaskRun {
 
   /** Derives the status and upserts the search attributes that changed. */
   private sync(): void {
+    this.deriveStatus();
+    this.upsert();
+  }
+
+  private deriveStatus(): void {
     const { state } = this;
     if (!state.closedAt) {
       state.status = state.paused
@@ -1187,6 +1223,10 @@ class TaskRun {
                 ? 'running'
                 : 'queued';
     }
+  }
+
+  private upsert(): void {
+    const { state } = this;
     const gates = this.gatesLabel();
     const wanted: Record<string, string> = {
       stage: state.stage,

@@ -59,6 +59,14 @@ describe('routing from the fleet Temporal shows', () => {
     expect((await choose()).agent).toBe('ada');
   });
 
+  it('confirms the other pinned agents of a task with its first choice: those that exist, with their kind', async () => {
+    const activities = createOrchestratorActivities({ client: stack.client, namespace: 'default', baseQueue: stack.taskQueue, agents: [] });
+    const chosen = await activities.chooseAgent({ stage: 'implement', capabilities: [], pinned: 'ada', exclude: [], alsoConfirm: ['bob', 'ghost'] });
+    expect(chosen).toEqual({ agent: 'ada', kind: 'worker', confirmed: { bob: 'worker' } });
+    // Nothing to confirm: the answer is the choice alone, as before.
+    expect(await activities.chooseAgent({ stage: 'implement', capabilities: [], pinned: 'cyd', exclude: [] })).toEqual({ agent: 'cyd', kind: 'worker' });
+  });
+
   it('sends work to the least loaded able agent, before and after an orchestrator restart', async () => {
     // All idle: ties go by name.
     const first = await assigned('T-route-1');

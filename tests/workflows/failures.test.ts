@@ -62,4 +62,15 @@ describe('agent failures', () => {
     // Approving the define escalation takes the spec as its own definition.
     expect(state.definition).toEqual({ goal: 'no such agent', acceptanceCriteria: [] });
   });
+
+  it('asks again at a later stage whose pinned agent the first choice did not find', async () => {
+    const taskId = stack.taskId('T-ghost-review');
+    await stack.tasks.start({ id: taskId, title: 'ghost reviewer', agents: { implement: 'coder', review: 'ghost' } });
+    const state = await stack.waitFor(taskId, (s) => s.status === 'escalated');
+    expect(state.stage).toBe('review');
+    expect(state.results.map((r) => `${r.stage}:${r.agent}`)).toEqual(['define:planner', 'implement:coder']);
+    expect(state.escalation?.detail).toBe('no agent named "ghost" is registered (start it with baton agent, or declare it in the agents file)');
+    await stack.tasks.signal(taskId, 'cancel', { by: 'frank' });
+    await stack.waitFor(taskId, (s) => s.status === 'cancelled');
+  });
 });

@@ -34,6 +34,26 @@ describe('taskWorkflow lifecycle with the demo agents', () => {
     expect(state.escalation).toBeNull();
   });
 
+  it('confirms the pinned agents once, at the first choice, and upserts the board once per handoff', async () => {
+    const taskId = stack.taskId('T-pins');
+    await stack.tasks.start({ id: taskId, title: 'Pinned all the way', agents: { define: 'planner', implement: 'coder', review: 'reviewer' } });
+    const state = await stack.waitFor(taskId, (s) => s.status === 'completed');
+    expect(state.results.map((r) => `${r.stage}:${r.agent}`)).toEqual(['define:planner', 'implement:coder', 'review:reviewer', 'implement:coder', 'review:reviewer']);
+    const events = (await stack.client.workflow.getHandle(`task-${taskId}`).fetchHistory()).events ?? [];
+    // One local activity (the first choice, which also confirmed coder and reviewer); no handoff asks again.
+    const localActivities = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+    expect(localActivities).toHaveLength(1);
+    // Each handoff's workflow task upserts the stage change and the assignment as one command.
+    const firstTask = events.find((e) => e.workflowTaskCompletedEventAttributes)!.eventId!.toString();
+    const upsertsByTask = new Map<string, number>();
+    for (const event of events) {
+      const task = event.upsertWorkflowSearchAttributesEventAttributes?.workflowTaskCompletedEventId?.toString();
+      if (task && task !== firstTask) upsertsByTask.set(task, (upsertsByTask.get(task) ?? 0) + 1);
+    }
+    expect(upsertsByTask.size).toBeGreaterThanOrEqual(4);
+    expect([...upsertsByTask.values()].every((count) => count === 1)).toBe(true);
+  });
+
   it("reads an ended task's state without any worker, from its workflow's result", async () => {
     const taskId = stack.taskId('T-ended');
     await stack.tasks.start({ id: taskId, title: 'Read me after the end' });
