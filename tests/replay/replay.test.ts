@@ -22,6 +22,8 @@ const v1Histories = historiesIn(join(HISTORIES_DIR, 'v1'));
 const v2Histories = historiesIn(join(HISTORIES_DIR, 'v2'));
 /** Captured before agents started quietly (the `requeue-asks-temporal` patch): a re-queue went by the first sign of life. */
 const v3Histories = historiesIn(join(HISTORIES_DIR, 'v3'));
+/** Captured before the lean handoff (the `lean-handoff` patch): every stage asked for its agent, one upsert per transition. */
+const v4Histories = historiesIn(join(HISTORIES_DIR, 'v4'));
 
 describe('replay of committed histories', () => {
   it('has a committed history for every scenario', () => {
@@ -42,6 +44,10 @@ describe('replay of committed histories', () => {
 
   it.each(v3Histories)('today’s taskWorkflow replays $name from before the quiet start (unpatched)', async ({ name, history }) => {
     await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-v3-${name}`);
+  });
+
+  it.each(v4Histories)('today’s taskWorkflow replays $name from before the lean handoff (unpatched)', async ({ name, history }) => {
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-v4-${name}`);
   });
 
   it('a changed command sequence without patched() fails replay with a DeterminismViolationError', async () => {
