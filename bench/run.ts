@@ -229,6 +229,13 @@ function devCpuSplit(pid: number): { dev: number; agents: number; server: number
   };
 }
 
+/** The main V8 heap of `baton dev`, used / allocated, from its /metrics (workflow threads have their own). */
+async function mainHeapMiB(apiUrl: string): Promise<string> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  const heap = (kind: string) => Number(new RegExp(`^baton_process_heap_bytes\\{kind="${kind}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+  return `${Math.round(heap('used'))}/${Math.round(heap('total'))} MiB`;
+}
+
 function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
@@ -610,7 +617,8 @@ async function main() {
           await sleep(1_000);
           samples.push(rssMiB(dev.pid));
         }
-        const note = `highest in the 30 s after: ${Math.round(Math.max(...samples))} MiB`;
+        const heap = await mainHeapMiB(dev.apiUrl);
+        const note = `highest in the 30 s after: ${Math.round(Math.max(...samples))} MiB; main V8 heap ${heap}`;
         figure(`${level} open tasks`, samples.at(-1)!, 'MiB', undefined, level === 10_000 ? `target < 512 MiB; ${note}` : note);
       }
       await connection.close();

@@ -36,6 +36,19 @@ async function countTasks(tasks: TaskClient): Promise<Sample[]> {
   return Promise.all([...open, ...CLOSED.map(({ labels, where }) => count(labels, where))]);
 }
 
+/** This process's memory: resident set, and the main V8 heap (workflow threads have heaps of their own). */
+function renderProcessMemory(): string {
+  const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
+  return [
+    renderGauge('baton_process_resident_memory_bytes', 'Resident memory of this Baton process.', [{ labels: {}, value: rss }]),
+    renderGauge('baton_process_heap_bytes', 'The main V8 heap of this process: used, and total (allocated).', [
+      { labels: { kind: 'used' }, value: heapUsed },
+      { labels: { kind: 'total' }, value: heapTotal },
+    ]),
+    renderGauge('baton_process_external_memory_bytes', 'Memory of C++ objects bound to JavaScript objects (buffers).', [{ labels: {}, value: external }]),
+  ].join('\n');
+}
+
 export const metricsRoutes: FastifyPluginAsync = async (app) => {
   let cached: { at: number; samples: Sample[] } | null = null;
   app.get('/metrics', { schema: { summary: 'Prometheus metrics: tasks by stage and status, escalations, latencies, gates, cost, SDK worker metrics' } }, async (request, reply) => {
@@ -50,7 +63,7 @@ export const metricsRoutes: FastifyPluginAsync = async (app) => {
       request.log.warn({ err: error }, 'task counts unavailable');
       parts.push(renderGauge('baton_tasks_up', 'Whether the task counts could be read from Temporal.', [{ labels: {}, value: 0 }]));
     }
-    parts.push(renderMetrics());
+    parts.push(renderMetrics(), renderProcessMemory());
     const sdk = getSdkMetricsUrl();
     if (sdk) {
       try {

@@ -92,5 +92,11 @@ describe('GET /metrics', () => {
     expect(handoffSum).toBeLessThan(60);
     // Every histogram line is well formed: cumulative buckets ending at +Inf = count.
     expect(samples(text, 'baton_handoff_seconds_bucket').get('{stage="review",le="+Inf"}')).toBe(1);
+    // The process's memory, as the kernel and V8 report it.
+    const rss = samples(text, 'baton_process_resident_memory_bytes').get('')!;
+    const heap = samples(text, 'baton_process_heap_bytes');
+    expect(rss).toBeGreaterThan(heap.get('{kind="total"}')!);
+    expect(heap.get('{kind="total"}')!).toBeGreaterThanOrEqual(heap.get('{kind="used"}')!);
+    expect(heap.get('{kind="used"}')!).toBeGreaterThan(1024 * 1024);
   });
 });
