@@ -91,10 +91,27 @@ export interface Connections {
   close(): Promise<void>;
 }
 
+/**
+ * Retries a call while the server answers that its frontend is not healthy yet (a dev server that reopened
+ * its database a moment ago says so for a few hundred ms), for up to 30 s; any other error is thrown at once.
+ */
+async function whileStarting<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      const starting = error instanceof Error && /not healthy yet/i.test(error.message);
+      if (!starting || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 export async function connect(settings: Settings, address?: string): Promise<Connections> {
   const options = { ...settings.connectionOptions, ...(address ? { address } : {}) };
-  const native = await NativeConnection.connect(options);
-  const connection = await Connection.connect(options);
+  const native = await whileStarting(() => NativeConnection.connect(options));
+  const connection = await whileStarting(() => Connection.connect(options));
   const client = new Client({ connection, namespace: settings.namespace });
   return {
     native,
