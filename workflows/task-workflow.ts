@@ -1204,11 +1204,6 @@ class TaskRun {
 
   /** Derives the status and upserts the search attributes that changed. */
   private sync(): void {
-    this.deriveStatus();
-    this.upsert();
-  }
-
-  private deriveStatus(): void {
     const { state } = this;
     if (!state.closedAt) {
       state.status = state.paused
@@ -1223,10 +1218,6 @@ class TaskRun {
                 ? 'running'
                 : 'queued';
     }
-  }
-
-  private upsert(): void {
-    const { state } = this;
     const gates = this.gatesLabel();
     const wanted: Record<string, string> = {
       stage: state.stage,
