@@ -55,6 +55,11 @@ const REQUEUE_ASKS_PATCH = 'requeue-asks-temporal';
  * run, and the search attributes one activation changes are upserted by one command.
  */
 const LEAN_HANDOFF_PATCH = 'lean-handoff';
+/**
+ * A steady clock (see `TaskRun.steady`): one clock timer outlives the waits that armed it, so a handoff
+ * neither cancels nor starts a timer.
+ */
+const STEADY_CLOCK_PATCH = 'steady-clock';
 /** How often a delivery may find the base moved under it before a human is asked. */
 const MAX_DELIVERY_ATTEMPTS = 3;
 
@@ -234,6 +239,18 @@ class TaskRun {
    * every unpinned stage still ask the fleet each time.
    */
   private lean = false;
+  /**
+   * Runs with a steady clock (patch `steady-clock`, decided once at the start of a run): the clock timer is
+   * armed once for the earliest deadline and kept across stages and waits (a deadline that moved later
+   * re-arms it when it fires, as a sign of life does), and is replaced only when a deadline moves earlier or
+   * no clock runs. A handoff then sends Temporal no timer commands, and the main loop no longer awaits the
+   * checks that have nothing to wait for. Before it, each wait started its own timer and cancelled it on return.
+   */
+  private steady = false;
+  /** The steady clock's timer: the deadline it was armed for, and whether it fired. */
+  private armed: { at: number; scope: wf.CancellationScope; fired: boolean } | null = null;
+  /** The run's root scope, where the steady clock's timer lives (a stage's scope may be cancelled under it). */
+  private rootScope: wf.CancellationScope | null = null;
   /** Agents the spec pins, confirmed by this run's first choice, with their kind. */
   private readonly confirmedPins = new Map<string, AgentKind>();
   /** The task waits for its dependencies (workflows/dependencies.ts): status `waiting`, no stall or idle clock. */
@@ -296,6 +313,8 @@ class TaskRun {
     this.deps = this.v2 && wf.patched(DEPENDENCIES_PATCH);
     this.lean = this.fleet && wf.patched(LEAN_HANDOFF_PATCH);
     if (this.lean) mergeUpsertsOfEachActivation();
+    this.steady = this.lean && wf.patched(STEADY_CLOCK_PATCH);
+    this.rootScope = wf.CancellationScope.current();
     if (this.input.state) this.record('continued', `continued as new run ${wf.workflowInfo().runId}`);
     this.sync();
     this.deliverNotices().catch((error: unknown) => {
@@ -307,8 +326,14 @@ class TaskRun {
       if (!this.input.state) this.readySince = this.state.spec.dependsOn.length > 0 ? nowIso() : this.state.createdAt;
       while (this.state.stage !== 'done') {
         if (this.action?.kind === 'cancel') return await this.close('cancelled');
-        await this.continueAsNewIfSuggested();
-        await this.waitUntil(() => this.state.paused === null || this.action?.kind === 'cancel');
+        const unpaused = () => this.state.paused === null || this.action?.kind === 'cancel';
+        if (this.steady) {
+          if (wf.workflowInfo().continueAsNewSuggested) await this.continueAsNewIfSuggested();
+          if (!unpaused()) await this.waitUntil(unpaused);
+        } else {
+          await this.continueAsNewIfSuggested();
+          await this.waitUntil(unpaused);
+        }
         if (this.action) {
           this.applyAction();
           continue;
@@ -1051,6 +1076,7 @@ class TaskRun {
    * instead of cancelling it, which keeps heartbeats from growing the history.
    */
   private async waitUntil(done: () => boolean): Promise<void> {
+    if (this.steady) return this.waitOnSteadyClock(done);
     while (!done()) {
       const clock = this.nextClock();
       const epoch = this.clockEpoch;
@@ -1062,6 +1088,45 @@ class TaskRun {
       const timedOut = !(await wf.condition(woken, Math.max(1, clock.at - Date.now()), { summary: clock.summary }));
       if (timedOut && !done()) this.onClock(clock.kind);
     }
+  }
+
+  /** `waitUntil` on the steady clock: one timer, kept while it fires no later than the next deadline. */
+  private async waitOnSteadyClock(done: () => boolean): Promise<void> {
+    while (!done()) {
+      const armed = this.armClock(this.nextClock());
+      const epoch = this.clockEpoch;
+      await wf.condition(() => done() || this.clockEpoch !== epoch || armed?.fired === true);
+      if (armed?.fired && !done()) {
+        const due = this.nextClock();
+        if (due) this.onClock(due.kind);
+      }
+    }
+  }
+
+  /**
+   * The timer for `clock`: the armed one when it fires no later (when it fires early, the wait re-arms it),
+   * else a new one in the run's root scope. Without a clock the armed timer is cancelled.
+   */
+  private armClock(clock: { at: number; summary: string } | null): { fired: boolean } | null {
+    const armed = this.armed;
+    if (armed && !armed.fired && clock && armed.at <= clock.at) return armed;
+    if (armed && !armed.fired) armed.scope.cancel();
+    this.armed = null;
+    if (!clock) return null;
+    const scope = new wf.CancellationScope({ cancellable: true, parent: this.rootScope ?? undefined });
+    const timer = { at: clock.at, scope, fired: false };
+    void scope
+      .run(() => wf.sleep(Math.max(1, clock.at - Date.now()), { summary: clock.summary }))
+      .then(
+        () => (timer.fired = true),
+        (error: unknown) => {
+          if (!wf.isCancellation(error)) throw error;
+          // Cancelled with the run (a cancellation through Temporal): the next wait arms a new timer, if any.
+          if (this.armed === timer) this.armed = null;
+        },
+      );
+    this.armed = timer;
+    return timer;
   }
 
   private nextClock(): { kind: ClockKind; at: number; summary: string } | null {

@@ -24,6 +24,8 @@ const v2Histories = historiesIn(join(HISTORIES_DIR, 'v2'));
 const v3Histories = historiesIn(join(HISTORIES_DIR, 'v3'));
 /** Captured before the lean handoff (the `lean-handoff` patch): every stage asked for its agent, one upsert per transition. */
 const v4Histories = historiesIn(join(HISTORIES_DIR, 'v4'));
+/** Captured before the steady clock (the `steady-clock` patch): each wait started its own timer and cancelled it. */
+const v5Histories = historiesIn(join(HISTORIES_DIR, 'v5'));
 
 describe('replay of committed histories', () => {
   it('has a committed history for every scenario', () => {
@@ -48,6 +50,10 @@ describe('replay of committed histories', () => {
 
   it.each(v4Histories)('today’s taskWorkflow replays $name from before the lean handoff (unpatched)', async ({ name, history }) => {
     await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-v4-${name}`);
+  });
+
+  it.each(v5Histories)('today’s taskWorkflow replays $name from before the steady clock (unpatched)', async ({ name, history }) => {
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-v5-${name}`);
   });
 
   it('a changed command sequence without patched() fails replay with a DeterminismViolationError', async () => {

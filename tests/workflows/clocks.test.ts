@@ -22,6 +22,7 @@ describe('escalation clocks, notifications and overrides', () => {
         fixtureAgent('chatty', ['implement'], 'chatty.mjs', { maxConcurrent: 20 }),
         fixtureAgent('echo', ['define', 'implement', 'review'], 'context-echo.mjs'),
         fixtureAgent('checker', ['review'], 'context-echo.mjs'),
+        fixtureAgent('steady', ['implement'], 'slow.mjs', { env: { SLOW_MS: '1500' } }),
       ],
     });
   });
@@ -104,6 +105,25 @@ describe('escalation clocks, notifications and overrides', () => {
     const state = await stack.waitFor(taskId, (s) => s.status === 'escalated', 15_000);
     expect(state.escalation?.reason).toBe('idle');
     expect(at(state.escalation?.since)).toBeGreaterThanOrEqual(at(during.clocks.lastSignOfLifeAt) + 2_000);
+    await cancel(taskId);
+  });
+
+  it('the idle clock follows a handoff without a timer command: the next agent gets its whole idle time', async () => {
+    // The implement agent works 1.5 s; the timer armed at its start (3 s) outlives the handoff, fires early and
+    // re-arms for the quiet reviewer's own deadline.
+    const { taskId } = await working('T-handoff-clock', 'steady', { policy: { idleTimeout: '3s', stallTimeout: '1m' }, agents: { review: 'quiet' } });
+    const reviewing = await stack.waitFor(taskId, (s) => s.assignee?.agent === 'quiet' && s.stage === 'review', 15_000);
+    const state = await stack.waitFor(taskId, (s) => s.status === 'escalated', 15_000);
+    expect(state.escalation).toMatchObject({ reason: 'idle', detail: 'no sign of life from quiet for 3s' });
+    expect(at(state.escalation?.since)).toBeGreaterThanOrEqual(at(reviewing.assignee?.since) + 3_000);
+
+    const events = (await stack.client.workflow.getHandle(`task-${taskId}`).fetchHistory()).events ?? [];
+    const implemented = events.findIndex((e) => e.activityTaskCompletedEventAttributes);
+    const reviewScheduled = events.findIndex((e, i) => i > implemented && e.activityTaskScheduledEventAttributes?.activityType?.name === 'runAgent');
+    expect(implemented).toBeGreaterThan(0);
+    expect(reviewScheduled).toBeGreaterThan(implemented);
+    const handoff = events.slice(implemented, reviewScheduled + 1);
+    expect(handoff.filter((e) => e.timerStartedEventAttributes || e.timerCanceledEventAttributes)).toEqual([]);
     await cancel(taskId);
   });
 
