@@ -98,6 +98,18 @@ function accepts(ip: string, port: number): Promise<boolean> {
  */
 const FILE_DB_PRAGMAS = ['journal_mode=WAL', 'synchronous=NORMAL'];
 
+/**
+ * The flags every Baton dev server runs with: its database, Baton's search attributes and the dynamic config
+ * above. Whoever launches `temporal server start-dev` itself (the crash suite kills and restarts one) uses them too.
+ */
+export function devServerFlags(options: Pick<DevServerOptions, 'dbFile' | 'dynamicConfig'>): string[] {
+  return [
+    ...(options.dbFile ? ['--db-filename', options.dbFile, ...FILE_DB_PRAGMAS.flatMap((pragma) => ['--sqlite-pragma', pragma])] : []),
+    ...SEARCH_ATTRIBUTE_FLAGS.flatMap((flag) => ['--search-attribute', flag]),
+    ...[PRECISE_TIMERS, ...QUEUE_READS, ...FLEET_DYNAMIC_CONFIG, ...(options.dynamicConfig ?? [])].flatMap((value) => ['--dynamic-config-value', value]),
+  ];
+}
+
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const resolved = await resolveTemporalCli(options);
   if (options.dbFile) mkdirSync(dirname(options.dbFile), { recursive: true });
@@ -111,10 +123,8 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     '--namespace', namespace,
     '--log-format', 'pretty',
     '--log-level', 'warn',
-    ...(options.dbFile ? ['--db-filename', options.dbFile, ...FILE_DB_PRAGMAS.flatMap((pragma) => ['--sqlite-pragma', pragma])] : []),
     ...(options.uiPort !== undefined ? ['--ui-port', String(options.uiPort)] : ['--headless']),
-    ...SEARCH_ATTRIBUTE_FLAGS.flatMap((flag) => ['--search-attribute', flag]),
-    ...[PRECISE_TIMERS, ...QUEUE_READS, ...FLEET_DYNAMIC_CONFIG, ...(options.dynamicConfig ?? [])].flatMap((value) => ['--dynamic-config-value', value]),
+    ...devServerFlags(options),
   ];
   // The lifeline runs the real CLI (BATON_TEMPORAL_CLI) and ends it when this process is gone.
   const child = spawn(LIFELINE, args, { env: { ...process.env, BATON_TEMPORAL_CLI: resolved.path }, stdio: ['ignore', 'pipe', 'pipe'] });

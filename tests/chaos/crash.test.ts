@@ -15,8 +15,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { FLEET_DYNAMIC_CONFIG } from '../../temporal/dev-server';
-import { BATON_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { devServerFlags } from '../../temporal/dev-server';
 import type { TaskState } from '../../workflows/state';
 import { freePort, startBatonDev, type BatonDev } from '../helpers/baton-dev';
 import { startBaton, type BatonProcess } from '../helpers/baton-process';
@@ -128,10 +127,9 @@ describe('kill -9 each process of a split deployment on a dev server with a file
     server = spawn(
       cli,
       [
-        'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', join(dir, 'temporal.db'),
-        '--log-level', 'error',
-        ...FLEET_DYNAMIC_CONFIG.flatMap((value) => ['--dynamic-config-value', value]),
-        ...BATON_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${key.type === 'DOUBLE' ? 'Double' : 'Keyword'}`]),
+        'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error',
+        // What `baton dev` runs its server with: the file database in WAL mode, search attributes, dynamic config.
+        ...devServerFlags({ dbFile: join(dir, 'temporal.db') }),
       ],
       { stdio: 'ignore' },
     );
