@@ -106,7 +106,7 @@ function save(): void {
 }
 
 function figure(name: string, value: number, unit: string, baseline?: number, note?: string): void {
-  const entry: Figure = { name, value: round(value), unit };
+  const entry: Figure = { name, value: round(value, unit === 'ratio' ? 2 : 1), unit };
   if (baseline !== undefined) {
     entry.baseline = round(baseline);
     entry.ratio = round(value / baseline, 2);
@@ -127,6 +127,24 @@ function fmt(value: number, unit: string): string {
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+/**
+ * A 95 % interval of percentile(a, p) / percentile(b, p), by resampling each side with replacement (seeded, so
+ * a rerun on the same samples prints the same interval): how far the ratio of one run can be trusted.
+ */
+function bootstrapRatio(a: number[], b: number[], p: number, resamples = 2_000): [number, number] {
+  let seed = 0x9e3779b9;
+  const random = () => {
+    // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+  const resample = (values: number[]) => values.map(() => values[Math.floor(random() * values.length)]!);
+  const ratios = Array.from({ length: resamples }, () => percentile(resample(a), p) / percentile(resample(b), p));
+  return [percentile(ratios, 2.5), percentile(ratios, 97.5)];
 }
 
 async function scenario(name: string, title: string, run: () => Promise<void>): Promise<void> {
@@ -446,8 +464,9 @@ async function main() {
   console.log(`Baton benchmark${QUICK ? ' (quick)' : ''}: ${results.machine.cpus} cores (${results.machine.cpuModel}), ${results.machine.memoryGiB} GiB, Node ${process.version}`);
   console.log(`results: ${resultsFile}`);
 
-  // p99 of n samples is the (n/100)-th largest: 200 rounds leave two slower ones above it.
-  const rounds = QUICK ? 15 : 200;
+  // p99 of n samples is the (n/100)-th largest: 600 rounds leave five slower ones above it (200 left one, and
+  // the bare chain's own p99 then swung 16-99 ms from run to run).
+  const rounds = QUICK ? 15 : 600;
   const killAll = QUICK ? 30 : 100;
   const stack = await startStack([
     agent('instant', 'context-echo.mjs', 200, ['implement']),
@@ -490,6 +509,9 @@ async function main() {
       figure('assignment p99', percentile(baton.assignment, 99), 'ms', percentile(bare.assignment, 99), 'target < 100 ms');
       figure('handoff p50 (implement done -> review started)', percentile(baton.handoff, 50), 'ms', percentile(bare.handoff, 50));
       figure('handoff p99', percentile(baton.handoff, 99), 'ms', percentile(bare.handoff, 99), 'target ratio <= 1.10');
+      const [low, high] = bootstrapRatio(baton.handoff, bare.handoff, 99);
+      figure('handoff p99 ratio, 95 % interval: low', low, 'ratio', undefined, 'bootstrap, 2,000 resamples');
+      figure('handoff p99 ratio, 95 % interval: high', high, 'ratio', undefined, 'the target is met only if this is <= 1.10');
       const parts = ['until its workflow task started', 'its workflow task', 'until the agent took the next activity'];
       parts.forEach((part, i) => figure(`handoff p50: ${part}`, percentile(baton.parts[i]!, 50), 'ms', percentile(bare.parts[i]!, 50)));
     });
