@@ -24,6 +24,14 @@ import { AGENT_STAGES } from './spec';
 export const STATS_WINDOW = 100;
 /** A run continues as new after this many signals, or earlier when Temporal suggests it. */
 export const SIGNALS_PER_RUN = 2_000;
+/**
+ * ... or once its history holds this many events (since the `record-bounded-history` patch). A record whose
+ * workflow task lands on a worker without it cached replays its whole run: at 2,000 signals (about 5,000
+ * events) that took 2.3 s on an idle 2-core machine, and under saturation more than the 10 s a workflow task
+ * may take, so the task timed out and was replayed again. At 500 events a replay takes about a quarter second.
+ */
+export const EVENTS_PER_RUN = 500;
+const BOUNDED_HISTORY_PATCH = 'record-bounded-history';
 
 const Identity = z.string().min(1).max(256);
 
@@ -65,6 +73,8 @@ export interface AgentRecordInput {
   recentMs?: number[];
   /** Signals per run before continue-as-new (tests set it low). */
   signalsPerRun?: number;
+  /** History events per run before continue-as-new (tests set it low). */
+  eventsPerRun?: number;
 }
 
 /** The descriptor fields in a fixed order, so two equal descriptors compare equal as text. */
@@ -92,6 +102,8 @@ export async function agentRecord(input: AgentRecordInput): Promise<AgentRecordD
   let failed = Number.isInteger(input.failed) ? input.failed! : 0;
   let recentMs: number[] = Array.isArray(input.recentMs) ? input.recentMs.filter((ms) => Number.isFinite(ms)).slice(-STATS_WINDOW) : [];
   const signalsPerRun = input.signalsPerRun && input.signalsPerRun > 0 ? input.signalsPerRun : SIGNALS_PER_RUN;
+  // Runs that began before the bound keep running to their old length (their histories replay unchanged).
+  const eventsPerRun = wf.patched(BOUNDED_HISTORY_PATCH) ? (input.eventsPerRun && input.eventsPerRun > 0 ? input.eventsPerRun : EVENTS_PER_RUN) : Infinity;
   let signals = 0;
   let leaveSeen = false;
   let memoDirty = false;
@@ -141,7 +153,7 @@ export async function agentRecord(input: AgentRecordInput): Promise<AgentRecordD
   wf.setHandler(describeAgentQuery, () => ({ agent, joined: [...joined], stats: stats() }));
 
   const gone = () => leaveSeen && joined.length === 0;
-  const tooLong = () => signals >= signalsPerRun || wf.workflowInfo().continueAsNewSuggested;
+  const tooLong = () => signals >= signalsPerRun || wf.workflowInfo().historyLength >= eventsPerRun || wf.workflowInfo().continueAsNewSuggested;
   for (;;) {
     await wf.condition(() => memoDirty || gone() || tooLong());
     if (memoDirty) {
@@ -154,6 +166,7 @@ export async function agentRecord(input: AgentRecordInput): Promise<AgentRecordD
       await wf.condition(wf.allHandlersFinished);
       const next: AgentRecordInput = { agent, joined, completed, failed, recentMs };
       if (input.signalsPerRun) next.signalsPerRun = input.signalsPerRun;
+      if (input.eventsPerRun) next.eventsPerRun = input.eventsPerRun;
       const continueAsNew = wf.makeContinueAsNewFunc<typeof agentRecord>({ memo: { ...memo() } });
       return continueAsNew(next);
     }

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { startStack } from '../helpers/stack';
-import { SCENARIO_AGENTS, SCENARIOS } from './scenarios';
+import { AGENT_RECORD_SCENARIO, SCENARIO_AGENTS, SCENARIOS } from './scenarios';
 
 const HISTORIES_DIR = join(__dirname, 'histories');
 
@@ -20,6 +20,20 @@ describe('capture replay histories from real runs', () => {
         'workflow', 'show', '--workflow-id', started!.workflowId, '--output', 'json', '--address', inject('temporalAddress'),
       ]);
       writeFileSync(join(HISTORIES_DIR, `${name}.json`), history);
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('agentRecord', async () => {
+    const stack = await startStack({ agents: [] });
+    try {
+      const { workflowId, firstRunId } = await AGENT_RECORD_SCENARIO(stack);
+      const history = execFileSync(inject('temporalCliPath')!, [
+        'workflow', 'show', '--workflow-id', workflowId, '--run-id', firstRunId, '--output', 'json', '--address', inject('temporalAddress'),
+      ]);
+      mkdirSync(join(HISTORIES_DIR, 'agent-record'), { recursive: true });
+      writeFileSync(join(HISTORIES_DIR, 'agent-record', 'record.json'), history);
     } finally {
       await stack.stop();
     }

@@ -27,6 +27,10 @@ const v4Histories = historiesIn(join(HISTORIES_DIR, 'v4'));
 /** Captured before the steady clock (the `steady-clock` patch): each wait started its own timer and cancelled it. */
 const v5Histories = historiesIn(join(HISTORIES_DIR, 'v5'));
 
+/** `agentRecord`: today's (a first run that continued as new), and one from before the `record-bounded-history` patch. */
+const recordHistories = historiesIn(join(HISTORIES_DIR, 'agent-record'));
+const recordV1Histories = historiesIn(join(HISTORIES_DIR, 'agent-record', 'v1'));
+
 describe('replay of committed histories', () => {
   it('has a committed history for every scenario', () => {
     expect(histories.map((h) => h.name).sort()).toEqual(Object.keys(SCENARIOS).sort());
@@ -54,6 +58,19 @@ describe('replay of committed histories', () => {
 
   it.each(v5Histories)('today’s taskWorkflow replays $name from before the steady clock (unpatched)', async ({ name, history }) => {
     await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-v5-${name}`);
+  });
+
+  it('has committed agentRecord histories from today and from before its history was bounded', () => {
+    expect(recordHistories.length).toBeGreaterThan(0);
+    expect(recordV1Histories.length).toBeGreaterThan(0);
+  });
+
+  it.each(recordHistories)('today’s agentRecord replays $name', async ({ name, history }) => {
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-record-${name}`);
+  });
+
+  it.each(recordV1Histories)('today’s agentRecord replays $name from before its history was bounded (unpatched, past 500 events)', async ({ name, history }) => {
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-record-v1-${name}`);
   });
 
   it('a changed command sequence without patched() fails replay with a DeterminismViolationError', async () => {

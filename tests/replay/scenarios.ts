@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ANSWER_REPO_FILES, WRONG_THEN_RIGHT } from '../helpers/answer-repo';
 import { createBareRemote, createRepo } from '../helpers/git';
+import { AGENT_RECORD_QUERY, STAGE_FINISHED_SIGNAL, WORKER_JOINED_SIGNAL, WORKER_LEFT_SIGNAL } from '../../workflows/fleet';
 import { DEMO_PINS, demoAgents, fixtureAgent, type TestStack } from '../helpers/stack';
 
 export const SCENARIO_AGENTS = () => [
@@ -127,3 +128,25 @@ export const SCENARIOS: Record<string, (stack: TestStack, taskId: string) => Pro
     await stack.waitFor(taskId, (s) => s.status === 'completed');
   },
 };
+
+/**
+ * An agent's record (`agentRecord`) through a long run: a worker joins, 150 stages finish one signal at a
+ * time (one workflow task each, so the history passes 700 events), a malformed signal is ignored, the worker
+ * leaves and the record completes. Returns the record's workflow id and its first run (since the
+ * `record-bounded-history` patch that run continues as new at 500 events, and the next one completes).
+ */
+export async function AGENT_RECORD_SCENARIO(stack: TestStack): Promise<{ workflowId: string; firstRunId: string }> {
+  const descriptor = { name: 'recorded', kind: 'worker', roles: ['implement'], capabilities: [], maxConcurrent: 2 };
+  const workflowId = `${stack.taskQueue}.agent.recorded`;
+  const handle = await stack.client.workflow.start('agentRecord', { workflowId, taskQueue: stack.taskQueue, args: [{ agent: descriptor }] });
+  await handle.signal(WORKER_JOINED_SIGNAL, { identity: 'replay@host', descriptor });
+  for (let i = 0; i < 150; i++) {
+    await handle.signal(STAGE_FINISHED_SIGNAL, { taskId: `replay-${i}`, stage: 'implement', ok: i % 10 !== 0, durationMs: 100 + i });
+    // Read back before the next one: each signal gets a workflow task of its own, as a quiet fleet's do.
+    await handle.query(AGENT_RECORD_QUERY);
+  }
+  await handle.signal(STAGE_FINISHED_SIGNAL, { taskId: '', stage: 'nowhere' });
+  await handle.signal(WORKER_LEFT_SIGNAL, { identity: 'replay@host' });
+  await stack.client.workflow.getHandle(workflowId).result();
+  return { workflowId, firstRunId: handle.firstExecutionRunId };
+}
