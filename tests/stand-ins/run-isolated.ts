@@ -8,7 +8,7 @@
  *                   [--connections connect.log] -- <cli> <args...>
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { ProtocolHandler, Scripts } from './core';
 import { startStandIn } from './core';
@@ -32,14 +32,24 @@ async function main(): Promise<number> {
   const { handler } = (await import(`./${values.protocol}`)) as { handler: ProtocolHandler };
   const scripts = JSON.parse(readFileSync(values.scripts!, 'utf8')) as Scripts;
   const standIn = await startStandIn(handler, { scripts, port: Number(values.port), logFile: values.log });
-  const argv = values.connections ? ['strace', '-f', '-qq', '-e', 'trace=connect', '-o', values.connections, ...cli] : cli;
+  // Under strace the CLI runs in a shell that writes its exit status to a file: strace exits 1 on a ptrace error
+  // of its own (seen once: "ptrace(PTRACE_LISTEN,...): Input/output error" after the CLI had finished its turn),
+  // and the run's code must be the CLI's. strace's complaint still reaches stderr, and so the transcript.
+  const statusFile = values.connections ? `${values.connections}.status` : null;
+  const argv = values.connections
+    ? ['strace', '-f', '-qq', '-e', 'trace=connect', '-o', values.connections, 'sh', '-c', '"$@"; echo $? > "$0"', statusFile!, ...cli]
+    : cli;
   try {
-    return await new Promise<number>((resolve, reject) => {
+    const code = await new Promise<number>((resolve, reject) => {
       const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
       child.once('error', reject);
-      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+      child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 : 1)));
       for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => child.kill(signal));
     });
+    if (!statusFile || !existsSync(statusFile)) return code;
+    const cliCode = Number(readFileSync(statusFile, 'utf8').trim());
+    if (cliCode !== code) process.stderr.write(`run-isolated: strace exited ${code}, the CLI ${cliCode}: the CLI's code counts\n`);
+    return cliCode;
   } finally {
     await standIn.close();
   }
