@@ -26,9 +26,9 @@ export const STATS_WINDOW = 100;
 export const SIGNALS_PER_RUN = 2_000;
 /**
  * ... or once its history holds this many events (since the `record-bounded-history` patch). A record whose
- * workflow task lands on a worker without it cached replays its whole run: at 2,000 signals (about 5,000
- * events) that took 2.3 s on an idle 2-core machine, and under saturation more than the 10 s a workflow task
- * may take, so the task timed out and was replayed again. At 500 events a replay takes about a quarter second.
+ * workflow task lands on a worker without it cached replays its whole run: 4,078 events took 2.3 s on an idle
+ * 2-core machine, 500 take about a quarter second. This caps the replay; it does not keep a saturated worker
+ * (more open tasks than cached workflows) from replaying the record at each wake (README, "The fleet").
  */
 export const EVENTS_PER_RUN = 500;
 const BOUNDED_HISTORY_PATCH = 'record-bounded-history';
