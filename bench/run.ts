@@ -32,7 +32,7 @@ import { createDependencyWorker } from '../worker/dependency-worker';
 import { bundleOptions, createOrchestratorWorker } from '../worker/orchestrator-worker';
 import type { AgentRunInput } from '../workflows/agent-protocol';
 import { DEFAULT_POLICY, type TaskSpec } from '../workflows/spec';
-import type { baselineChain, baselineTimer } from './workflows';
+import type { baselineBoardChain, baselineChain, baselineTimer } from './workflows';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -54,6 +54,8 @@ interface Figure {
   value: number;
   unit: string;
   baseline?: number;
+  /** What the baseline is when it is not bare Temporal doing the same work. */
+  against?: string;
   ratio?: number;
   note?: string;
 }
@@ -105,15 +107,16 @@ function save(): void {
   writeFileSync(resultsFile, `${JSON.stringify({ ...results, scenarios }, null, 2)}\n`);
 }
 
-function figure(name: string, value: number, unit: string, baseline?: number, note?: string): void {
+function figure(name: string, value: number, unit: string, baseline?: number, note?: string, against?: string): void {
   const entry: Figure = { name, value: round(value, unit === 'ratio' ? 2 : 1), unit };
   if (baseline !== undefined) {
     entry.baseline = round(baseline);
+    if (against) entry.against = against;
     entry.ratio = round(value / baseline, 2);
   }
   if (note) entry.note = note;
   current?.figures.push(entry);
-  const base = baseline !== undefined ? `   | bare Temporal ${fmt(baseline, unit)}   ratio ${entry.ratio!.toFixed(2)}` : '';
+  const base = baseline !== undefined ? `   | ${against ?? 'bare Temporal'} ${fmt(baseline, unit)}   ratio ${entry.ratio!.toFixed(2)}` : '';
   console.log(`  ${name.padEnd(44)} ${fmt(value, unit)}${base}${note ? `   (${note})` : ''}`);
 }
 
@@ -480,31 +483,38 @@ async function main() {
     signOfLifeEveryMs: 60_000,
     context: { taskId: `bare-${id}`, stage, round: 1, task: { id, title: 'bench' } as TaskSpec, definition: null, feedback: [], notes: [], results: [] },
   });
-  const startBare = (id: string) =>
-    client.workflow.start<typeof baselineChain>('baselineChain', { workflowId: `bare-${id}`, taskQueue, args: [taskQueue, [bareInput(id, 'implement'), bareInput(id, 'review')]] });
+  const startBare = (id: string, type: 'baselineChain' | 'baselineBoardChain' = 'baselineChain') =>
+    client.workflow.start<typeof baselineChain | typeof baselineBoardChain>(type, { workflowId: `bare-${id}`, taskQueue, args: [taskQueue, [bareInput(id, 'implement'), bareInput(id, 'review')]] });
   const batonSpec = (id: string) => ({ id, title: `bench ${id}`, goal: 'bench', acceptanceCriteria: ['fast'], allowDuplicate: true, agents: { implement: 'instant', review: 'checker' } });
 
   try {
-    await scenario('latency', `assignment and handoff, ${rounds} tasks one at a time (implement -> review on a command agent that answers at once)`, async () => {
-      const baton = { assignment: [] as number[], handoff: [] as number[], parts: [[], [], []] as number[][] };
-      const bare = { assignment: [] as number[], handoff: [] as number[], parts: [[], [], []] as number[][] };
+    await scenario('latency', `assignment and handoff, ${rounds} rounds of four chains one at a time in turn (implement -> review on a command agent that answers at once): Baton, the bare chain, the bare chain again, the bare chain with Baton's search-attribute upsert`, async () => {
+      type Samples = { assignment: number[]; handoff: number[]; parts: number[][] };
+      const kinds = ['baton', 'bare', 'again', 'upsert'] as const;
+      const samples = Object.fromEntries(kinds.map((kind) => [kind, { assignment: [], handoff: [], parts: [[], [], []] }])) as unknown as Record<(typeof kinds)[number], Samples>;
+      const chain = async (kind: (typeof kinds)[number], id: string) => {
+        if (kind === 'baton') {
+          await tasks.start(batonSpec(id));
+          const handle = client.workflow.getHandle(`task-${id}`);
+          await handle.result();
+          return chainFigures(await history(handle));
+        }
+        const handle = await startBare(kind === 'bare' ? id : `${id}-${kind}`, kind === 'upsert' ? 'baselineBoardChain' : 'baselineChain');
+        await handle.result();
+        return chainFigures(await history(handle));
+      };
       for (let i = 0; i < rounds + 3; i++) {
         const id = `lat-${randomUUID().slice(0, 8)}`;
-        await tasks.start(batonSpec(id));
-        const handle = client.workflow.getHandle(`task-${id}`);
-        await handle.result();
-        const b = chainFigures(await history(handle));
-        const bareHandle = await startBare(id);
-        await bareHandle.result();
-        const c = chainFigures(await history(bareHandle));
-        if (i < 3) continue; // warm-up
-        baton.assignment.push(b.assignment);
-        baton.handoff.push(b.handoff);
-        bare.assignment.push(c.assignment);
-        bare.handoff.push(c.handoff);
-        b.handoffParts.forEach((ms, part) => baton.parts[part]!.push(ms));
-        c.handoffParts.forEach((ms, part) => bare.parts[part]!.push(ms));
+        // Each round runs the four in another order, so no chain always follows the same one.
+        for (const kind of kinds.map((_, j) => kinds[(i + j) % kinds.length]!)) {
+          const figures = await chain(kind, id);
+          if (i < 3) continue; // warm-up
+          samples[kind].assignment.push(figures.assignment);
+          samples[kind].handoff.push(figures.handoff);
+          figures.handoffParts.forEach((ms, part) => samples[kind].parts[part]!.push(ms));
+        }
       }
+      const { baton, bare, again, upsert } = samples;
       figure('assignment p50 (start -> agent started)', percentile(baton.assignment, 50), 'ms', percentile(bare.assignment, 50));
       figure('assignment p99', percentile(baton.assignment, 99), 'ms', percentile(bare.assignment, 99), 'target < 100 ms');
       figure('handoff p50 (implement done -> review started)', percentile(baton.handoff, 50), 'ms', percentile(bare.handoff, 50));
@@ -514,6 +524,21 @@ async function main() {
       figure('handoff p99 ratio, 95 % interval: high', high, 'ratio', undefined, 'the target is met only if this is <= 1.10');
       const parts = ['until its workflow task started', 'its workflow task', 'until the agent took the next activity'];
       parts.forEach((part, i) => figure(`handoff p50: ${part}`, percentile(baton.parts[i]!, 50), 'ms', percentile(bare.parts[i]!, 50)));
+      // The measurement's own resolution: the same bare chain measured twice in the same rounds.
+      figure('A/A: handoff p50, the bare chain again', percentile(again.handoff, 50), 'ms', percentile(bare.handoff, 50));
+      figure('A/A: handoff p99, the bare chain again', percentile(again.handoff, 99), 'ms', percentile(bare.handoff, 99), 'a ratio away from 1.00 here is noise');
+      const [aaLow, aaHigh] = bootstrapRatio(again.handoff, bare.handoff, 99);
+      figure('A/A: handoff p99 ratio, 95 % interval: low', aaLow, 'ratio', undefined, 'bootstrap, 2,000 resamples');
+      figure('A/A: handoff p99 ratio, 95 % interval: high', aaHigh, 'ratio', undefined, 'what the measurement cannot tell from 1.00');
+      // Where Baton's extra time goes: the command it adds (an upsert), and its workflow code beyond that.
+      figure('handoff p50, bare chain + the upsert', percentile(upsert.handoff, 50), 'ms', percentile(bare.handoff, 50), 'the command alone');
+      figure('handoff p99, bare chain + the upsert', percentile(upsert.handoff, 99), 'ms', percentile(bare.handoff, 99));
+      figure('handoff p50, Baton vs bare + the upsert', percentile(baton.handoff, 50), 'ms', percentile(upsert.handoff, 50), 'Baton\'s workflow code', 'bare + upsert');
+      figure('handoff p99, Baton vs bare + the upsert', percentile(baton.handoff, 99), 'ms', percentile(upsert.handoff, 99), undefined, 'bare + upsert');
+      const [codeLow, codeHigh] = bootstrapRatio(baton.handoff, upsert.handoff, 99);
+      figure('handoff p99 ratio vs bare + upsert, interval: low', codeLow, 'ratio', undefined, 'bootstrap, 2,000 resamples');
+      figure('handoff p99 ratio vs bare + upsert, interval: high', codeHigh, 'ratio');
+      parts.forEach((part, i) => figure(`handoff p50, bare + the upsert: ${part}`, percentile(upsert.parts[i]!, 50), 'ms', percentile(bare.parts[i]!, 50)));
     });
 
     await scenario('escalation', 'idle deadline -> escalation recorded, 20 tasks whose agent goes quiet (2 s idle clock)', async () => {
