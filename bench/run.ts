@@ -26,6 +26,8 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Work
 import type { AgentConfig } from '../activities/agents/config';
 import { TaskClient } from '../api/task-client';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { prepareNamespace } from '../temporal/search-attributes';
+import { startCluster } from '../tests/helpers/cluster';
 import { agentPids, processGone } from '../tests/helpers/processes';
 import { createAgentWorkers } from '../worker/agent-worker';
 import { createDependencyWorker } from '../worker/dependency-worker';
@@ -263,26 +265,35 @@ function rssMiB(pid: number): number {
 }
 
 interface Stack {
-  server: DevServer;
+  /** The dev server this stack started (none on a cluster it was pointed at). */
+  server: DevServer | null;
   client: Client;
   tasks: TaskClient;
   taskQueue: string;
   stop(): Promise<void>;
 }
 
-async function startStack(agents: AgentConfig[]): Promise<Stack> {
-  const server = await startDevServer({ log: (line) => console.log(`  [temporal] ${line}`) });
+/** Where a stack's Temporal is: a dev server it starts (the default), or a cluster already prepared for Baton. */
+interface StackTarget {
+  address: string;
+  namespace: string;
+}
+
+async function startStack(agents: AgentConfig[], target?: StackTarget): Promise<Stack> {
+  const server = target ? null : await startDevServer({ log: (line) => console.log(`  [temporal] ${line}`) });
+  const address = target?.address ?? server!.address;
+  const namespace = target?.namespace ?? 'default';
   const bundle = await bundleWorkflowCode(bundleOptions(join(__dirname, 'workflows.ts')));
-  const native = await NativeConnection.connect({ address: server.address });
-  const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection, namespace: 'default' });
+  const native = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace });
   const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
   const tasks = new TaskClient({ client, taskQueue, defaults: DEFAULT_POLICY });
   const home = mkdtempSync(join(tmpdir(), 'baton-bench-'));
-  const created = await Promise.all(agents.map((a) => createAgentWorkers({ connection: native, client, namespace: 'default', taskQueue, agent: a, home })));
+  const created = await Promise.all(agents.map((a) => createAgentWorkers({ connection: native, client, namespace, taskQueue, agent: a, home })));
   const workers: Worker[] = [
-    await createOrchestratorWorker({ connection: native, client, namespace: 'default', taskQueue, agents, workflowBundle: bundle }),
-    await createDependencyWorker({ connection: native, client, namespace: 'default', taskQueue }),
+    await createOrchestratorWorker({ connection: native, client, namespace, taskQueue, agents, workflowBundle: bundle }),
+    await createDependencyWorker({ connection: native, client, namespace, taskQueue }),
     ...created.flatMap((c) => c.workers),
   ];
   const running = workers.map((w) => w.run());
@@ -297,9 +308,91 @@ async function startStack(agents: AgentConfig[]): Promise<Stack> {
       await Promise.all(created.map((c) => c.membership.leave()));
       await native.close();
       await connection.close();
-      await server.stop();
+      await server?.stop();
     },
   };
+}
+
+/** The two agents every chain runs on: `instant` implements, `checker` reviews, both answering at once. */
+const CHAIN_AGENTS = [agent('instant', 'context-echo.mjs', 200, ['implement']), agent('checker', 'context-echo.mjs', 200, ['review'])];
+
+/** How a stack starts a Baton task and a bare chain (`baselineChain`, or with Baton's upsert `baselineBoardChain`). */
+function chainStarters({ client, taskQueue }: Stack) {
+  // The agent's signs of life (none in a stage this short) go to the chain's own workflow.
+  const bareInput = (workflowId: string, id: string, stage: 'implement' | 'review'): AgentRunInput => ({
+    workflowId,
+    agent: stage === 'implement' ? 'instant' : 'checker',
+    signOfLifeEveryMs: 60_000,
+    context: { taskId: workflowId, stage, round: 1, task: { id, title: 'bench' } as TaskSpec, definition: null, feedback: [], notes: [], results: [] },
+  });
+  const startBare = (id: string, type: 'baselineChain' | 'baselineBoardChain' = 'baselineChain') => {
+    const workflowId = `bare-${id}`;
+    return client.workflow.start<typeof baselineChain | typeof baselineBoardChain>(type, { workflowId, taskQueue, args: [taskQueue, [bareInput(workflowId, id, 'implement'), bareInput(workflowId, id, 'review')]] });
+  };
+  const batonSpec = (id: string) => ({ id, title: `bench ${id}`, goal: 'bench', acceptanceCriteria: ['fast'], allowDuplicate: true, agents: { implement: 'instant', review: 'checker' } });
+  return { startBare, batonSpec };
+}
+
+const LATENCY_TITLE = (rounds: number, where: string) =>
+  `assignment and handoff on ${where}, ${rounds} rounds of four chains one at a time in turn (implement -> review on a command agent that answers at once): Baton, the bare chain, the bare chain again, the bare chain with Baton's search-attribute upsert`;
+
+/**
+ * Assignment and handoff of Baton beside three bare chains, each round all four in another order (so no chain
+ * always follows the same one): the bare chain, the same again (A/A: what the measurement cannot resolve), and
+ * the bare chain with Baton's upsert (what the command costs, apart from Baton's workflow code).
+ */
+async function measureLatency(stack: Stack, rounds: number): Promise<void> {
+  const { client, tasks } = stack;
+  const { startBare, batonSpec } = chainStarters(stack);
+  type Samples = { assignment: number[]; handoff: number[]; parts: number[][] };
+  const kinds = ['baton', 'bare', 'again', 'upsert'] as const;
+  const samples = Object.fromEntries(kinds.map((kind) => [kind, { assignment: [], handoff: [], parts: [[], [], []] }])) as unknown as Record<(typeof kinds)[number], Samples>;
+  const chain = async (kind: (typeof kinds)[number], id: string) => {
+    if (kind === 'baton') {
+      await tasks.start(batonSpec(id));
+      const handle = client.workflow.getHandle(`task-${id}`);
+      await handle.result();
+      return chainFigures(await history(handle));
+    }
+    const handle = await startBare(kind === 'bare' ? id : `${id}-${kind}`, kind === 'upsert' ? 'baselineBoardChain' : 'baselineChain');
+    await handle.result();
+    return chainFigures(await history(handle));
+  };
+  for (let i = 0; i < rounds + 3; i++) {
+    const id = `lat-${randomUUID().slice(0, 8)}`;
+    for (const kind of kinds.map((_, j) => kinds[(i + j) % kinds.length]!)) {
+      const figures = await chain(kind, id);
+      if (i < 3) continue; // warm-up
+      samples[kind].assignment.push(figures.assignment);
+      samples[kind].handoff.push(figures.handoff);
+      figures.handoffParts.forEach((ms, part) => samples[kind].parts[part]!.push(ms));
+    }
+  }
+  const { baton, bare, again, upsert } = samples;
+  figure('assignment p50 (start -> agent started)', percentile(baton.assignment, 50), 'ms', percentile(bare.assignment, 50));
+  figure('assignment p99', percentile(baton.assignment, 99), 'ms', percentile(bare.assignment, 99), 'target < 100 ms');
+  figure('handoff p50 (implement done -> review started)', percentile(baton.handoff, 50), 'ms', percentile(bare.handoff, 50));
+  figure('handoff p99', percentile(baton.handoff, 99), 'ms', percentile(bare.handoff, 99), 'target ratio <= 1.10');
+  const [low, high] = bootstrapRatio(baton.handoff, bare.handoff, 99);
+  figure('handoff p99 ratio, 95 % interval: low', low, 'ratio', undefined, 'bootstrap, 2,000 resamples');
+  figure('handoff p99 ratio, 95 % interval: high', high, 'ratio', undefined, 'the target is met only if this is <= 1.10');
+  const parts = ['until its workflow task started', 'its workflow task', 'until the agent took the next activity'];
+  parts.forEach((part, i) => figure(`handoff p50: ${part}`, percentile(baton.parts[i]!, 50), 'ms', percentile(bare.parts[i]!, 50)));
+  // The measurement's own resolution: the same bare chain measured twice in the same rounds.
+  figure('A/A: handoff p50, the bare chain again', percentile(again.handoff, 50), 'ms', percentile(bare.handoff, 50));
+  figure('A/A: handoff p99, the bare chain again', percentile(again.handoff, 99), 'ms', percentile(bare.handoff, 99), 'a ratio away from 1.00 here is noise');
+  const [aaLow, aaHigh] = bootstrapRatio(again.handoff, bare.handoff, 99);
+  figure('A/A: handoff p99 ratio, 95 % interval: low', aaLow, 'ratio', undefined, 'bootstrap, 2,000 resamples');
+  figure('A/A: handoff p99 ratio, 95 % interval: high', aaHigh, 'ratio', undefined, 'what the measurement cannot tell from 1.00');
+  // Where Baton's extra time goes: the command it adds (an upsert), and its workflow code beyond that.
+  figure('handoff p50, bare chain + the upsert', percentile(upsert.handoff, 50), 'ms', percentile(bare.handoff, 50), 'the command alone');
+  figure('handoff p99, bare chain + the upsert', percentile(upsert.handoff, 99), 'ms', percentile(bare.handoff, 99));
+  figure('handoff p50, Baton vs bare + the upsert', percentile(baton.handoff, 50), 'ms', percentile(upsert.handoff, 50), 'Baton\'s workflow code', 'bare + upsert');
+  figure('handoff p99, Baton vs bare + the upsert', percentile(baton.handoff, 99), 'ms', percentile(upsert.handoff, 99), undefined, 'bare + upsert');
+  const [codeLow, codeHigh] = bootstrapRatio(baton.handoff, upsert.handoff, 99);
+  figure('handoff p99 ratio vs bare + upsert, interval: low', codeLow, 'ratio', undefined, 'bootstrap, 2,000 resamples');
+  figure('handoff p99 ratio vs bare + upsert, interval: high', codeHigh, 'ratio');
+  parts.forEach((part, i) => figure(`handoff p50, bare + the upsert: ${part}`, percentile(upsert.parts[i]!, 50), 'ms', percentile(bare.parts[i]!, 50)));
 }
 
 // ---- baton dev as a child process -------------------------------------------------------------------------
@@ -471,75 +564,12 @@ async function main() {
   // the bare chain's own p99 then swung 16-99 ms from run to run).
   const rounds = QUICK ? 15 : 600;
   const killAll = QUICK ? 30 : 100;
-  const stack = await startStack([
-    agent('instant', 'context-echo.mjs', 200, ['implement']),
-    agent('checker', 'context-echo.mjs', 200, ['review']),
-    agent('quiet', 'quiet.mjs', killAll + 50, ['implement']),
-  ]);
+  const stack = await startStack([...CHAIN_AGENTS, agent('quiet', 'quiet.mjs', killAll + 50, ['implement'])]);
   const { client, tasks, taskQueue } = stack;
-  const bareInput = (id: string, stage: 'implement' | 'review'): AgentRunInput => ({
-    workflowId: `bare-${id}`,
-    agent: stage === 'implement' ? 'instant' : 'checker',
-    signOfLifeEveryMs: 60_000,
-    context: { taskId: `bare-${id}`, stage, round: 1, task: { id, title: 'bench' } as TaskSpec, definition: null, feedback: [], notes: [], results: [] },
-  });
-  const startBare = (id: string, type: 'baselineChain' | 'baselineBoardChain' = 'baselineChain') =>
-    client.workflow.start<typeof baselineChain | typeof baselineBoardChain>(type, { workflowId: `bare-${id}`, taskQueue, args: [taskQueue, [bareInput(id, 'implement'), bareInput(id, 'review')]] });
-  const batonSpec = (id: string) => ({ id, title: `bench ${id}`, goal: 'bench', acceptanceCriteria: ['fast'], allowDuplicate: true, agents: { implement: 'instant', review: 'checker' } });
+  const { startBare, batonSpec } = chainStarters(stack);
 
   try {
-    await scenario('latency', `assignment and handoff, ${rounds} rounds of four chains one at a time in turn (implement -> review on a command agent that answers at once): Baton, the bare chain, the bare chain again, the bare chain with Baton's search-attribute upsert`, async () => {
-      type Samples = { assignment: number[]; handoff: number[]; parts: number[][] };
-      const kinds = ['baton', 'bare', 'again', 'upsert'] as const;
-      const samples = Object.fromEntries(kinds.map((kind) => [kind, { assignment: [], handoff: [], parts: [[], [], []] }])) as unknown as Record<(typeof kinds)[number], Samples>;
-      const chain = async (kind: (typeof kinds)[number], id: string) => {
-        if (kind === 'baton') {
-          await tasks.start(batonSpec(id));
-          const handle = client.workflow.getHandle(`task-${id}`);
-          await handle.result();
-          return chainFigures(await history(handle));
-        }
-        const handle = await startBare(kind === 'bare' ? id : `${id}-${kind}`, kind === 'upsert' ? 'baselineBoardChain' : 'baselineChain');
-        await handle.result();
-        return chainFigures(await history(handle));
-      };
-      for (let i = 0; i < rounds + 3; i++) {
-        const id = `lat-${randomUUID().slice(0, 8)}`;
-        // Each round runs the four in another order, so no chain always follows the same one.
-        for (const kind of kinds.map((_, j) => kinds[(i + j) % kinds.length]!)) {
-          const figures = await chain(kind, id);
-          if (i < 3) continue; // warm-up
-          samples[kind].assignment.push(figures.assignment);
-          samples[kind].handoff.push(figures.handoff);
-          figures.handoffParts.forEach((ms, part) => samples[kind].parts[part]!.push(ms));
-        }
-      }
-      const { baton, bare, again, upsert } = samples;
-      figure('assignment p50 (start -> agent started)', percentile(baton.assignment, 50), 'ms', percentile(bare.assignment, 50));
-      figure('assignment p99', percentile(baton.assignment, 99), 'ms', percentile(bare.assignment, 99), 'target < 100 ms');
-      figure('handoff p50 (implement done -> review started)', percentile(baton.handoff, 50), 'ms', percentile(bare.handoff, 50));
-      figure('handoff p99', percentile(baton.handoff, 99), 'ms', percentile(bare.handoff, 99), 'target ratio <= 1.10');
-      const [low, high] = bootstrapRatio(baton.handoff, bare.handoff, 99);
-      figure('handoff p99 ratio, 95 % interval: low', low, 'ratio', undefined, 'bootstrap, 2,000 resamples');
-      figure('handoff p99 ratio, 95 % interval: high', high, 'ratio', undefined, 'the target is met only if this is <= 1.10');
-      const parts = ['until its workflow task started', 'its workflow task', 'until the agent took the next activity'];
-      parts.forEach((part, i) => figure(`handoff p50: ${part}`, percentile(baton.parts[i]!, 50), 'ms', percentile(bare.parts[i]!, 50)));
-      // The measurement's own resolution: the same bare chain measured twice in the same rounds.
-      figure('A/A: handoff p50, the bare chain again', percentile(again.handoff, 50), 'ms', percentile(bare.handoff, 50));
-      figure('A/A: handoff p99, the bare chain again', percentile(again.handoff, 99), 'ms', percentile(bare.handoff, 99), 'a ratio away from 1.00 here is noise');
-      const [aaLow, aaHigh] = bootstrapRatio(again.handoff, bare.handoff, 99);
-      figure('A/A: handoff p99 ratio, 95 % interval: low', aaLow, 'ratio', undefined, 'bootstrap, 2,000 resamples');
-      figure('A/A: handoff p99 ratio, 95 % interval: high', aaHigh, 'ratio', undefined, 'what the measurement cannot tell from 1.00');
-      // Where Baton's extra time goes: the command it adds (an upsert), and its workflow code beyond that.
-      figure('handoff p50, bare chain + the upsert', percentile(upsert.handoff, 50), 'ms', percentile(bare.handoff, 50), 'the command alone');
-      figure('handoff p99, bare chain + the upsert', percentile(upsert.handoff, 99), 'ms', percentile(bare.handoff, 99));
-      figure('handoff p50, Baton vs bare + the upsert', percentile(baton.handoff, 50), 'ms', percentile(upsert.handoff, 50), 'Baton\'s workflow code', 'bare + upsert');
-      figure('handoff p99, Baton vs bare + the upsert', percentile(baton.handoff, 99), 'ms', percentile(upsert.handoff, 99), undefined, 'bare + upsert');
-      const [codeLow, codeHigh] = bootstrapRatio(baton.handoff, upsert.handoff, 99);
-      figure('handoff p99 ratio vs bare + upsert, interval: low', codeLow, 'ratio', undefined, 'bootstrap, 2,000 resamples');
-      figure('handoff p99 ratio vs bare + upsert, interval: high', codeHigh, 'ratio');
-      parts.forEach((part, i) => figure(`handoff p50, bare + the upsert: ${part}`, percentile(upsert.parts[i]!, 50), 'ms', percentile(bare.parts[i]!, 50)));
-    });
+    await scenario('latency', LATENCY_TITLE(rounds, 'the dev server'), () => measureLatency(stack, rounds));
 
     await scenario('escalation', 'idle deadline -> escalation recorded, 20 tasks whose agent goes quiet (2 s idle clock)', async () => {
       const idleMs = 2_000;
@@ -608,13 +638,13 @@ async function main() {
       const measure = async (label: string, startOne: (id: string) => Promise<WorkflowHandle>) => {
         const ids = Array.from({ length: burst }, () => `${label}-${randomUUID().slice(0, 8)}`);
         const self0 = processCpuSeconds('self');
-        const server0 = processCpuSeconds(stack.server.pid);
+        const server0 = processCpuSeconds(stack.server!.pid);
         const t0 = performance.now();
         const handles = await mapLimited(ids, 20, (id) => startOne(id));
         await Promise.all(handles.map((h) => h.result()));
         const seconds = (performance.now() - t0) / 1000;
         // This process runs the workers; the agents are its child processes (counted once reaped).
-        const cpuSeconds = processCpuSeconds('self') - self0 + (processCpuSeconds(stack.server.pid) - server0);
+        const cpuSeconds = processCpuSeconds('self') - self0 + (processCpuSeconds(stack.server!.pid) - server0);
         return { perSecond: burst / seconds, cpuPerTask: cpuSeconds / burst };
       };
       const bare = await measure('tp-bare', (id) => startBare(id));
@@ -628,6 +658,29 @@ async function main() {
   } finally {
     await stack.stop();
   }
+
+  // The same rounds on the production path: a Temporal server on PostgreSQL (the cluster the tests run, one
+  // node), prepared as `baton setup --create-namespace` prepares one.
+  await scenario('latency-cluster', LATENCY_TITLE(rounds, 'a Temporal cluster on PostgreSQL (one node)'), async () => {
+    const cluster = await startCluster({ nodes: 1, log: (line) => console.log(`  [cluster] ${line}`) });
+    try {
+      const namespace = 'baton-bench';
+      const connection = await Connection.connect({ address: cluster.address });
+      try {
+        await prepareNamespace(connection, namespace, { createNamespace: true, retentionDays: 1 });
+      } finally {
+        await connection.close();
+      }
+      const clusterStack = await startStack(CHAIN_AGENTS, { address: cluster.address, namespace });
+      try {
+        await measureLatency(clusterStack, rounds);
+      } finally {
+        await clusterStack.stop();
+      }
+    } finally {
+      await cluster.stop();
+    }
+  });
 
   await scenario('memory', `resident memory of baton dev (workers + API in one process) with tasks open, each waiting on a human`, async () => {
     const home = mkdtempSync(join(tmpdir(), 'baton-bench-mem-'));

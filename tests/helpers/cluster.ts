@@ -9,14 +9,16 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { runTool } from '../../temporal/cli';
 import { resolveTemporalServer, type TemporalServerBinaries } from '../../temporal/server-build';
-import { REPO_ROOT } from './stack';
 
 type Log = (line: string) => void;
+
+/** The repository (not imported from ./stack, which loads vitest: the benchmark starts this cluster too). */
+const REPO_ROOT = resolve(__dirname, '..', '..');
 
 /** The compose stack's Temporal files, used here as they are: the tests prove what compose runs. */
 export const DOCKER_TEMPORAL_DIR = join(REPO_ROOT, 'docker', 'temporal');
