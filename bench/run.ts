@@ -4,7 +4,8 @@
  * A scenario that fails is recorded as failed and the others still run. Figures are printed, never asserted.
  *
  *  - assignment / handoff: task start -> first agent started, stage done -> next agent started (bare: the same
- *    two activities in a plain workflow)
+ *    two activities in a plain workflow; measured again as an A/A pair, and with Baton's search-attribute
+ *    upsert), on the dev server and (`latency-cluster`) on a Temporal cluster on PostgreSQL
  *  - escalation delay: idle deadline -> escalation recorded (bare: a timer's lateness)
  *  - kill: cancel -> agent process group gone; kill-all of many running agents
  *  - throughput: tasks/s and CPU-seconds per task at saturation (bare: the same chain)
