@@ -43,7 +43,18 @@ export interface PrepareOptions {
   log?: (line: string) => void;
   /** How long to wait for a new namespace or attribute to become usable (default 30 s). */
   settleTimeoutMs?: number;
+  /** How long every server process may keep its search attributes cached (default: Temporal's 60 s). */
+  attributeCacheMs?: number;
 }
+
+/**
+ * Each Temporal server process caches a namespace's search attributes and reads them again once this old
+ * (`cacheRefreshInterval` in the server's `common/searchattribute/manager.go`). An attribute registered now is
+ * known to every process once this much has passed; before it, an upsert may be refused by one that has not
+ * read it yet. (`system.forceSearchAttributesCacheRefreshOnRead` would skip the wait by reading the database at
+ * every lookup, including one per upsert event whenever a history is served: Baton's clusters leave it off.)
+ */
+export const SEARCH_ATTRIBUTE_CACHE_MS = 60_000;
 
 export interface Prepared {
   namespaceCreated: boolean;
@@ -121,6 +132,7 @@ export async function prepareNamespace(connection: Operator, namespace: string, 
   }
   const missing = BATON_SEARCH_ATTRIBUTES.filter((key) => !present.has(key.name));
   if (missing.length > 0) {
+    const registeredAt = Date.now();
     await connection.operatorService.addSearchAttributes({
       namespace,
       searchAttributes: Object.fromEntries(missing.map((key) => [key.name, encodeSearchAttributeIndexedValueType(key.type)!])),
@@ -130,6 +142,12 @@ export async function prepareNamespace(connection: Operator, namespace: string, 
       return missing.every((key) => now.has(key.name));
     }, settleMs);
     log(`registered search attributes ${missing.map((key) => `${key.name} (${key.type})`).join(', ')} on ${namespace}`);
+    const cacheMs = options.attributeCacheMs ?? SEARCH_ATTRIBUTE_CACHE_MS;
+    const rest = registeredAt + cacheMs + 1_000 - Date.now();
+    if (rest > 0) {
+      log(`waiting ${Math.ceil(rest / 1000)} s until every Temporal server process has read them (its cache keeps search attributes ${Math.round(cacheMs / 1000)} s)`);
+      await sleep(rest);
+    }
   }
   return { namespaceCreated, added: missing.map((key) => key.name) };
 }
