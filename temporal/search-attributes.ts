@@ -43,8 +43,6 @@ export interface PrepareOptions {
   log?: (line: string) => void;
   /** How long to wait for a new namespace or attribute to become usable (default 30 s). */
   settleTimeoutMs?: number;
-  /** How long every server process may keep its search attributes cached (default: Temporal's 60 s). */
-  attributeCacheMs?: number;
 }
 
 /**
@@ -142,10 +140,9 @@ export async function prepareNamespace(connection: Operator, namespace: string, 
       return missing.every((key) => now.has(key.name));
     }, settleMs);
     log(`registered search attributes ${missing.map((key) => `${key.name} (${key.type})`).join(', ')} on ${namespace}`);
-    const cacheMs = options.attributeCacheMs ?? SEARCH_ATTRIBUTE_CACHE_MS;
-    const rest = registeredAt + cacheMs + 1_000 - Date.now();
+    const rest = registeredAt + SEARCH_ATTRIBUTE_CACHE_MS + 1_000 - Date.now();
     if (rest > 0) {
-      log(`waiting ${Math.ceil(rest / 1000)} s until every Temporal server process has read them (its cache keeps search attributes ${Math.round(cacheMs / 1000)} s)`);
+      log(`waiting ${Math.ceil(rest / 1000)} s until every Temporal server process has read them (its cache keeps search attributes ${SEARCH_ATTRIBUTE_CACHE_MS / 1000} s)`);
       await sleep(rest);
     }
   }
