@@ -130,6 +130,16 @@ function round(value: number, digits = 1): number {
 function fmt(value: number, unit: string): string {
   return `${value.toFixed(unit === 'ratio' ? 2 : 1).padStart(9)} ${unit}`;
 }
+/**
+ * Where a chain's slowest handoffs spent their time: the mean of each part over the handoffs at or above the
+ * p-th percentile (the p99 itself and the five slower ones in 600 rounds), so the tail's parts add up.
+ */
+function tailParts(samples: { handoff: number[]; parts: number[][] }, p: number): number[] {
+  const threshold = percentile(samples.handoff, p);
+  const slow = samples.handoff.flatMap((ms, i) => (ms >= threshold ? [i] : []));
+  return samples.parts.map((part) => slow.reduce((sum, i) => sum + part[i]!, 0) / slow.length);
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
@@ -379,6 +389,8 @@ async function measureLatency(stack: Stack, rounds: number): Promise<void> {
   figure('handoff p99 ratio, 95 % interval: high', high, 'ratio', undefined, 'the target is met only if this is <= 1.10');
   const parts = ['until its workflow task started', 'its workflow task', 'until the agent took the next activity'];
   parts.forEach((part, i) => figure(`handoff p50: ${part}`, percentile(baton.parts[i]!, 50), 'ms', percentile(bare.parts[i]!, 50)));
+  const [batonTail, bareTail] = [tailParts(baton, 99), tailParts(bare, 99)];
+  parts.forEach((part, i) => figure(`handoff tail (>= p99), mean: ${part}`, batonTail[i]!, 'ms', bareTail[i], i === 0 ? 'each chain\'s slowest handoffs' : undefined));
   // The measurement's own resolution: the same bare chain measured twice in the same rounds.
   figure('A/A: handoff p50, the bare chain again', percentile(again.handoff, 50), 'ms', percentile(bare.handoff, 50));
   figure('A/A: handoff p99, the bare chain again', percentile(again.handoff, 99), 'ms', percentile(bare.handoff, 99), 'a ratio away from 1.00 here is noise');
@@ -394,6 +406,8 @@ async function measureLatency(stack: Stack, rounds: number): Promise<void> {
   figure('handoff p99 ratio vs bare + upsert, interval: low', codeLow, 'ratio', undefined, 'bootstrap, 2,000 resamples');
   figure('handoff p99 ratio vs bare + upsert, interval: high', codeHigh, 'ratio');
   parts.forEach((part, i) => figure(`handoff p50, bare + the upsert: ${part}`, percentile(upsert.parts[i]!, 50), 'ms', percentile(bare.parts[i]!, 50)));
+  const upsertTail = tailParts(upsert, 99);
+  parts.forEach((part, i) => figure(`handoff tail (>= p99), bare + the upsert: ${part}`, upsertTail[i]!, 'ms', bareTail[i]));
 }
 
 // ---- baton dev as a child process -------------------------------------------------------------------------
