@@ -1,5 +1,5 @@
 /**
- * Workflow interceptors of the bundle (registered by `bundleOptions`, worker/orchestrator-worker.ts).
+ * Workflow interceptors of the bundle (registered by `bundleOptions`, worker/workflow-bundle.ts).
  *
  * One activation of a task often upserts its search attributes more than once: a handoff records the new
  * stage, then the assignment. Each upsert is a command, an event and a visibility write on the server before

@@ -1,5 +1,5 @@
 /**
- * The schema modules every workflow of a worker shares (worker/orchestrator-worker.ts, SHARED_WORKFLOW_MODULES):
+ * The schema modules every workflow of a worker shares (worker/workflow-bundle.ts, SHARED_WORKFLOW_MODULES):
  * evaluated once per worker instead of once per workflow, then deep-frozen by the SDK.
  *
  * zod finishes a schema lazily: a method is bound to the schema on its first read, some internals are computed

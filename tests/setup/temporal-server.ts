@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node' with { 'resolution-mode': 'import' };
 import { startDevServer } from '../../temporal/dev-server';
-import { bundleOptions } from '../../worker/orchestrator-worker';
+import { bundleOptions } from '../../worker/workflow-bundle';
 
 declare module 'vitest' {
   export interface ProvidedContext {
