@@ -27,6 +27,7 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Work
 import type { AgentConfig } from '../activities/agents/config';
 import { TaskClient } from '../api/task-client';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { whileStarting } from '../temporal/while-starting';
 import { prepareNamespace } from '../temporal/search-attributes';
 import { startCluster } from '../tests/helpers/cluster';
 import { agentPids, processGone } from '../tests/helpers/processes';
@@ -296,8 +297,8 @@ async function startStack(agents: AgentConfig[], target?: StackTarget): Promise<
   const address = target?.address ?? server!.address;
   const namespace = target?.namespace ?? 'default';
   const bundle = await bundleWorkflowCode(bundleOptions(join(__dirname, 'workflows.ts')));
-  const native = await NativeConnection.connect({ address });
-  const connection = await Connection.connect({ address });
+  const native = await whileStarting(() => NativeConnection.connect({ address }));
+  const connection = await whileStarting(() => Connection.connect({ address }));
   const client = new Client({ connection, namespace });
   const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
   const tasks = new TaskClient({ client, taskQueue, defaults: DEFAULT_POLICY });

@@ -13,6 +13,7 @@ import { createAgentWorkers } from '../worker/agent-worker';
 import { createDependencyWorker } from '../worker/dependency-worker';
 import { createOrchestratorWorker } from '../worker/orchestrator-worker';
 import { checkNamespace } from '../temporal/search-attributes';
+import { whileStarting } from '../temporal/while-starting';
 import type { Settings } from './settings';
 
 export function say(line: string): void {
@@ -89,23 +90,6 @@ export interface Connections {
   native: NativeConnection;
   client: Client;
   close(): Promise<void>;
-}
-
-/**
- * Retries a call while the server answers that its frontend is not healthy yet (a dev server that reopened
- * its database a moment ago says so for a few hundred ms), for up to 30 s; any other error is thrown at once.
- */
-async function whileStarting<T>(call: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      return await call();
-    } catch (error) {
-      const starting = error instanceof Error && /not healthy yet/i.test(error.message);
-      if (!starting || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
 }
 
 export async function connect(settings: Settings, address?: string): Promise<Connections> {

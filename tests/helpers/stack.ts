@@ -16,6 +16,7 @@ import type { Membership } from '../../activities/fleet/membership';
 import { createAgentWorkers } from '../../worker/agent-worker';
 import { createDependencyWorker } from '../../worker/dependency-worker';
 import { createOrchestratorWorker } from '../../worker/orchestrator-worker';
+import { whileStarting } from '../../temporal/while-starting';
 import { DEFAULT_POLICY, type AgentStage, type PolicyDefaults } from '../../workflows/spec';
 import type { TaskState } from '../../workflows/state';
 
@@ -144,8 +145,8 @@ export async function startStack(options: StackOptions): Promise<TestStack> {
   const namespace = 'default';
   const taskQueue = `test-${randomUUID().slice(0, 8)}`;
   const home = mkdtempSync(join(tmpdir(), 'baton-home-'));
-  const nativeConnection = await NativeConnection.connect({ address });
-  const connection = await Connection.connect({ address });
+  const nativeConnection = await whileStarting(() => NativeConnection.connect({ address }));
+  const connection = await whileStarting(() => Connection.connect({ address }));
   const client = new Client({ connection, namespace });
   const tasks = new TaskClient({ client, taskQueue, defaults: { ...DEFAULT_POLICY, ...options.defaults } });
   const running = new Map<string, Running>();
