@@ -50,6 +50,8 @@ const FLEET_ROUTING_PATCH = 'fleet-routing';
  * life only after a moment (a short stage sends none), so its absence no longer proves the work is queued.
  */
 const REQUEUE_ASKS_PATCH = 'requeue-asks-temporal';
+/** A resume re-arms the clocks (runs paused before it waited without a timer until the next stage). */
+const RESUME_REARMS_CLOCKS_PATCH = 'resume-rearms-clocks';
 /**
  * A lean handoff (see `TaskRun.lean`): the spec's pinned agents are confirmed once, at the first choice of a
  * run, and the search attributes one activation changes are upserted by one command.
@@ -60,6 +62,12 @@ const LEAN_HANDOFF_PATCH = 'lean-handoff';
  * neither cancels nor starts a timer.
  */
 const STEADY_CLOCK_PATCH = 'steady-clock';
+/**
+ * Every patch of this workflow at once (see `TaskRun.patched`): a run started since records one marker for
+ * all of them and asks no other. Each `patched()` writes a marker and an upsert of `TemporalChangeVersion`,
+ * events that the first handoff's workflow task carries to the worker: five patches were ten such events.
+ */
+const ALL_PATCHES_PATCH = 'all-patches-2026-12';
 /** How often a delivery may find the base moved under it before a human is asked. */
 const MAX_DELIVERY_ATTEMPTS = 3;
 
@@ -247,6 +255,8 @@ class TaskRun {
    * checks that have nothing to wait for. Before it, each wait started its own timer and cancelled it on return.
    */
   private steady = false;
+  /** Started with every patch (patch `all-patches-2026-12`): no other patch is asked, each one holds. */
+  private allPatched = false;
   /** The steady clock's timer: the deadline it was armed for, and whether it fired. */
   private armed: { at: number; scope: wf.CancellationScope; fired: boolean } | null = null;
   /** The run's root scope, where the steady clock's timer lives (a stage's scope may be cancelled under it). */
@@ -308,12 +318,13 @@ class TaskRun {
   }
 
   async run(): Promise<TaskState> {
-    this.v2 = wf.patched(CODING_TASKS_PATCH);
-    this.fleet = this.v2 && wf.patched(FLEET_ROUTING_PATCH);
-    this.deps = this.v2 && wf.patched(DEPENDENCIES_PATCH);
-    this.lean = this.fleet && wf.patched(LEAN_HANDOFF_PATCH);
+    this.allPatched = wf.patched(ALL_PATCHES_PATCH);
+    this.v2 = this.patched(CODING_TASKS_PATCH);
+    this.fleet = this.v2 && this.patched(FLEET_ROUTING_PATCH);
+    this.deps = this.v2 && this.patched(DEPENDENCIES_PATCH);
+    this.lean = this.fleet && this.patched(LEAN_HANDOFF_PATCH);
     if (this.lean) mergeUpsertsOfEachActivation();
-    this.steady = this.lean && wf.patched(STEADY_CLOCK_PATCH);
+    this.steady = this.lean && this.patched(STEADY_CLOCK_PATCH);
     this.rootScope = wf.CancellationScope.current();
     if (this.input.state) this.record('continued', `continued as new run ${wf.workflowInfo().runId}`);
     this.sync();
@@ -849,7 +860,7 @@ class TaskRun {
     );
     for (;;) {
       await this.waitUntil(() => settled.value !== undefined || this.action !== null || this.requeue);
-      if (!this.requeue || this.action !== null || settled.value !== undefined || !wf.patched(REQUEUE_ASKS_PATCH)) break;
+      if (!this.requeue || this.action !== null || settled.value !== undefined || !this.patched(REQUEUE_ASKS_PATCH)) break;
       let started: boolean;
       try {
         started = await agentWorkStarted(this.state.workflowId);
@@ -1009,7 +1020,7 @@ class TaskRun {
         this.state.paused = null;
         this.markProgress();
         // Runs paused before this fix waited without a timer until the next stage: re-arm the clocks now.
-        if (wf.patched('resume-rearms-clocks')) this.clockEpoch += 1;
+        if (this.patched(RESUME_REARMS_CLOCKS_PATCH)) this.clockEpoch += 1;
         return this.signalTaken(`resumed by ${by}`);
       }
       case 'setPriority': {
@@ -1265,6 +1276,14 @@ class TaskRun {
       this.state.timelineDropped += 1;
     }
     this.state.updatedAt = at;
+  }
+
+  /**
+   * Whether this run has the change of patch `id`: every change for a run started with `all-patches-2026-12`
+   * (it records no marker of its own), else `wf.patched(id)`, as runs started before it asked.
+   */
+  private patched(id: string): boolean {
+    return this.allPatched || wf.patched(id);
   }
 
   /** Derives the status and upserts the search attributes that changed. */

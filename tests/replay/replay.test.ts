@@ -26,6 +26,8 @@ const v3Histories = historiesIn(join(HISTORIES_DIR, 'v3'));
 const v4Histories = historiesIn(join(HISTORIES_DIR, 'v4'));
 /** Captured before the steady clock (the `steady-clock` patch): each wait started its own timer and cancelled it. */
 const v5Histories = historiesIn(join(HISTORIES_DIR, 'v5'));
+/** Captured before one patch stood for all (the `all-patches-2026-12` patch): each run asked every patch in turn. */
+const v6Histories = historiesIn(join(HISTORIES_DIR, 'v6'));
 
 /** `agentRecord`: today's (a first run that continued as new), and one from before the `record-bounded-history` patch. */
 const recordHistories = historiesIn(join(HISTORIES_DIR, 'agent-record'));
@@ -58,6 +60,10 @@ describe('replay of committed histories', () => {
 
   it.each(v5Histories)('today’s taskWorkflow replays $name from before the steady clock (unpatched)', async ({ name, history }) => {
     await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-v5-${name}`);
+  });
+
+  it.each(v6Histories)('today’s taskWorkflow replays $name from before one patch stood for all (unpatched)', async ({ name, history }) => {
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, `replay-v6-${name}`);
   });
 
   it('has committed agentRecord histories from today and from before its history was bounded', () => {

@@ -44,6 +44,11 @@ describe('taskWorkflow lifecycle with the demo agents', () => {
     // One local activity (the first choice, which also confirmed coder and reviewer); no handoff asks again.
     const localActivities = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
     expect(localActivities).toHaveLength(1);
+    // A new run records one patch marker, the one that stands for every patch, and asks no other.
+    const patches = events
+      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+      .map((e) => JSON.parse(new TextDecoder().decode(e.markerRecordedEventAttributes!.details!['patch-data']!.payloads![0]!.data)) as { id: string });
+    expect(patches.map((patch) => patch.id)).toEqual(['all-patches-2026-12']);
     // Each handoff's workflow task upserts the stage change and the assignment as one command.
     const firstTask = events.find((e) => e.workflowTaskCompletedEventAttributes)!.eventId!.toString();
     const upsertsByTask = new Map<string, number>();
